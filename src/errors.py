@@ -1,0 +1,39 @@
+"""The library's error tree.
+
+Everything this package raises on purpose derives from :class:`EnhancedVLLMError`.
+Errors a caller can fix (bad input, bad configuration, wrong lifecycle order)
+also derive from the matching built-in (``ValueError``, ``RuntimeError``), so
+code written against plain vLLM keeps catching them. vLLM's own
+``EngineDeadError`` is never wrapped: a dead engine is fatal and must look the
+same as it does under plain ``AsyncLLM``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "EngineStartError",
+    "EnhancedVLLMError",
+    "HandlerStateError",
+    "InvalidRequestError",
+]
+
+
+class EnhancedVLLMError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class ConfigurationError(EnhancedVLLMError, ValueError):
+    """A configuration value is missing, malformed or unknown to vLLM."""
+
+
+class InvalidRequestError(EnhancedVLLMError, ValueError):
+    """A request was refused before reaching the engine (prompt, params, id)."""
+
+
+class HandlerStateError(EnhancedVLLMError, RuntimeError):
+    """A call came before ``start()`` or after ``stop()``."""
+
+
+class EngineStartError(EnhancedVLLMError, RuntimeError):
+    """The vLLM engine could not be started; the cause is chained."""

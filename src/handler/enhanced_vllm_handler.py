@@ -1,0 +1,412 @@
+"""``EnhancedVLLMHandler``: a thin request front over ``EnhancedAsyncLLM``.
+
+The handler owns the engine's lifecycle, validates what callers submit, runs
+each request in its own task and streams its outputs through a
+:class:`~src.handler.outputs.RequestCollector`. Caching, NLP and similarity
+live in the engine's generate path, not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vllm.outputs import RequestOutput
+from vllm.sampling_params import RequestOutputKind, SamplingParams
+from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
+
+from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
+from src.errors import EngineStartError, HandlerStateError, InvalidRequestError
+from src.handler.enhanced_async_llm import EnhancedAsyncLLM
+from src.handler.legacy import LegacyPollingAPI
+from src.handler.outputs import GenerationOutput, RequestCollector
+from src.handler.requests import (
+    check_namespace,
+    check_prompt,
+    check_request_id,
+    to_sampling_params,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EnhancedVLLMHandler", "HandlerState", "HandlerStats"]
+
+
+class HandlerState(str, enum.Enum):
+    """Where a handler is in its lifecycle."""
+
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class HandlerStats:
+    """Request counters of one handler since it started."""
+
+    submitted: int = 0
+    served: int = 0
+    failed: int = 0
+    aborted: int = 0
+
+
+class _Progress:
+    """Cumulative text and token counts of one request, whatever its output kind."""
+
+    def __init__(self, kind: RequestOutputKind) -> None:
+        self.delta = kind == RequestOutputKind.DELTA
+        self.texts: dict[int, str] = {}
+        self.tokens: dict[int, list[int]] = {}
+
+    def update(self, output: RequestOutput) -> str:
+        """Fold one engine output in; return the text it added to completion 0."""
+        before = self.texts.get(0, "")
+        for completion in output.outputs:
+            i = completion.index
+            if self.delta:
+                self.texts[i] = self.texts.get(i, "") + completion.text
+                self.tokens.setdefault(i, []).extend(completion.token_ids)
+            else:
+                self.texts[i] = completion.text
+                self.tokens[i] = list(completion.token_ids)
+        after = self.texts.get(0, "")
+        return after[len(before) :] if after.startswith(before) else after
+
+
+class EnhancedVLLMHandler(LegacyPollingAPI):
+    """Serve requests through an ``EnhancedAsyncLLM`` and stream their outputs.
+
+    The constructor only wires settings; ``start()`` loads the model. Use it as
+    ``async with handler:`` or pair ``start()`` with ``stop()``.
+
+    Args:
+        vllm_config: Model and engine settings.
+        cache_config: Response-cache settings.
+        similarity_config: Semantic-lookup settings.
+        handler_config: Request-handling settings and feature flags.
+        clock: Monotonic clock in seconds; tests inject their own.
+    """
+
+    def __init__(
+        self,
+        vllm_config: VLLMConfig,
+        cache_config: CacheConfig | None = None,
+        similarity_config: SimilarityConfig | None = None,
+        handler_config: HandlerConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.instance_id = uuid.uuid4().hex[:12]
+        self.vllm_config = vllm_config
+        self.cache_config = cache_config or CacheConfig()
+        self.similarity_config = similarity_config or SimilarityConfig()
+        self.handler_config = handler_config or HandlerConfig()
+        self._clock = clock
+        self._state = HandlerState.NEW
+        self._engine: EnhancedAsyncLLM | None = None
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._stats = HandlerStats()
+        self._started_at: float | None = None
+        self._startup_s: float | None = None
+        self._lifecycle_lock = asyncio.Lock()
+        self._stop_callbacks: list[Callable[[EnhancedVLLMHandler], None]] = []
+        LegacyPollingAPI.__init__(self, clock, lambda: self.handler_config.result_ttl_s)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def state(self) -> HandlerState:
+        """The handler's lifecycle state."""
+        return self._state
+
+    @property
+    def engine(self) -> EnhancedAsyncLLM:
+        """The running engine; raises if the handler is not running."""
+        self._ensure_running()
+        assert self._engine is not None
+        return self._engine
+
+    async def start(self) -> None:
+        """Start the vLLM engine. A second call while running does nothing.
+
+        Raises:
+            HandlerStateError: The handler was already stopped.
+            EngineStartError: vLLM failed to start; the handler stays unstarted.
+        """
+        async with self._lifecycle_lock:
+            if self._state is HandlerState.RUNNING:
+                return
+            if self._state is not HandlerState.NEW:
+                raise HandlerStateError(
+                    f"handler {self.instance_id} is {self._state.value}; create a new one"
+                )
+            self._state = HandlerState.STARTING
+            began = self._clock()
+            try:
+                engine_args = self.vllm_config.to_engine_args()
+                # Engine start-up blocks for seconds (process spawn, model load).
+                self._engine = await asyncio.to_thread(EnhancedAsyncLLM.from_engine_args, engine_args)
+            except Exception as exc:
+                self._state = HandlerState.NEW
+                raise EngineStartError(
+                    f"could not start vLLM for model {self.vllm_config.model!r}: {exc}"
+                ) from exc
+            self._started_at = self._clock()
+            self._startup_s = self._started_at - began
+            self._state = HandlerState.RUNNING
+            logger.info(
+                "Handler %s started model %s in %.1f s",
+                self.instance_id,
+                self.vllm_config.model,
+                self._startup_s,
+            )
+
+    async def stop(self) -> None:
+        """Stop accepting requests, let in-flight ones finish, then shut the engine down.
+
+        Requests still running after ``handler_config.shutdown_timeout_s`` are
+        aborted; their streams end with an error output. Safe to call twice.
+        """
+        async with self._lifecycle_lock:
+            if self._state is HandlerState.STOPPED:
+                return
+            was_running = self._state is HandlerState.RUNNING
+            self._state = HandlerState.STOPPING
+            pending = list(self._in_flight.values())
+            if pending:
+                _, late = await asyncio.wait(
+                    pending, timeout=self.handler_config.shutdown_timeout_s
+                )
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            await self._close_legacy()
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                await asyncio.to_thread(engine.shutdown)
+            self._state = HandlerState.STOPPED
+            if was_running:
+                logger.info("Handler %s stopped", self.instance_id)
+        for callback in self._stop_callbacks:
+            callback(self)
+
+    def add_stop_callback(self, callback: Callable[[EnhancedVLLMHandler], None]) -> None:
+        """Call ``callback(handler)`` once the handler has stopped."""
+        self._stop_callbacks.append(callback)
+
+    async def __aenter__(self) -> EnhancedVLLMHandler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _ensure_running(self) -> None:
+        if self._state is HandlerState.RUNNING:
+            return
+        if self._state in (HandlerState.NEW, HandlerState.STARTING):
+            raise HandlerStateError("handler is not started: await handler.start() first")
+        raise HandlerStateError(f"handler is {self._state.value}: it takes no more requests")
+
+    # ------------------------------------------------------------------ requests
+
+    async def add_request_v2(
+        self,
+        prompt: str | dict[str, Any],
+        sampling_params: SamplingParams | dict[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        namespace: str | None = None,
+    ) -> RequestCollector:
+        """Submit one request; its outputs stream from ``collector.get_outputs()``.
+
+        Args:
+            prompt: A non-blank string or a vLLM prompt dict.
+            sampling_params: ``SamplingParams``, a dict of its fields, or None for
+                ``max_tokens=handler_config.default_max_tokens`` and vLLM defaults.
+            request_id: Your id for the request; a fresh one when None.
+            namespace: Tenant or scope of the request; cached answers never cross it.
+
+        Returns:
+            The collector of the running request.
+
+        Raises:
+            InvalidRequestError: The prompt, parameters, id or namespace are unusable.
+            HandlerStateError: The handler is not running.
+        """
+        self._ensure_running()
+        checked_prompt = check_prompt(prompt)
+        params = to_sampling_params(sampling_params, self.handler_config.default_max_tokens)
+        namespace = check_namespace(namespace)
+        request_id = uuid.uuid4().hex if request_id is None else check_request_id(request_id)
+        if request_id in self._in_flight:
+            raise InvalidRequestError(f"request_id {request_id!r} is already in flight")
+
+        collector = RequestCollector(request_id, lambda: self._abort(request_id))
+        task = asyncio.create_task(
+            self._run(self.engine, collector, checked_prompt, params, namespace),
+            name=f"request-{request_id}",
+        )
+        self._in_flight[request_id] = task
+        task.add_done_callback(lambda _: self._in_flight.pop(request_id, None))
+        self._stats.submitted += 1
+        self._log_request("Request %s submitted (namespace %s)", request_id, namespace)
+        return collector
+
+    async def add_requests_v2(
+        self,
+        prompts: Sequence[str | dict[str, Any]],
+        sampling_params: SamplingParams | dict[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
+    ) -> list[RequestCollector]:
+        """Submit a batch; every prompt is checked before any is submitted.
+
+        Returns:
+            One collector per prompt, in order.
+        """
+        self._ensure_running()
+        if isinstance(prompts, str) or not isinstance(prompts, Sequence):
+            raise InvalidRequestError("prompts must be a list of prompts")
+        for i, prompt in enumerate(prompts):
+            try:
+                check_prompt(prompt)
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(f"prompts[{i}]: {exc}") from exc
+        return [
+            await self.add_request_v2(p, sampling_params, namespace=namespace) for p in prompts
+        ]
+
+    def _abort(self, request_id: str) -> None:
+        task = self._in_flight.get(request_id)
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _run(
+        self,
+        engine: EnhancedAsyncLLM,
+        collector: RequestCollector,
+        prompt: str | dict[str, Any],
+        params: SamplingParams,
+        namespace: str | None,
+    ) -> None:
+        request_id = collector.request_id
+        submitted = self._clock()
+        progress = _Progress(params.output_kind)
+
+        def emit(finished: bool, finish_reason: str | None, delta: str, error: str | None) -> None:
+            collector._put(
+                GenerationOutput(
+                    request_id=request_id,
+                    text=progress.texts.get(0, ""),
+                    delta_text=delta,
+                    texts=tuple(progress.texts[i] for i in sorted(progress.texts)),
+                    finished=finished,
+                    finish_reason=finish_reason,
+                    error=error,
+                    token_ids=tuple(progress.tokens.get(0, ())),
+                    metadata={
+                        "cache_hit": False,
+                        "cache_level": None,
+                        "similarity": None,
+                        "latency_ms": (self._clock() - submitted) * 1000.0,
+                        "num_tokens": sum(len(t) for t in progress.tokens.values()),
+                        "namespace": namespace,
+                    },
+                )
+            )
+
+        try:
+            async for output in engine.generate(prompt, params, request_id):
+                delta = progress.update(output)
+                reason = output.outputs[0].finish_reason if output.outputs else None
+                emit(output.finished, reason, delta, None)
+            if not collector.finished:
+                emit(True, None, "", None)
+        except asyncio.CancelledError:
+            self._stats.aborted += 1
+            emit(True, "abort", "", "request was aborted")
+            self._log_request("Request %s aborted", request_id)
+            raise
+        except Exception as exc:
+            self._stats.failed += 1
+            emit(True, None, "", _describe(exc))
+            self._log_request("Request %s failed: %s", request_id, _describe(exc))
+            return
+        self._stats.served += 1
+        self._log_request(
+            "Request %s finished in %.1f ms", request_id, (self._clock() - submitted) * 1000.0
+        )
+
+    def _log_request(self, msg: str, *args: object) -> None:
+        detailed = self.handler_config.features.enable_detailed_logging
+        logger.log(logging.INFO if detailed else logging.DEBUG, msg, *args)
+
+    # ------------------------------------------------------------------ reporting
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and identity of this handler, as the factory reports them."""
+        uptime = 0.0 if self._started_at is None else self._clock() - self._started_at
+        return {
+            "instance_id": self.instance_id,
+            "model": self.vllm_config.model,
+            "state": self._state.value,
+            "uptime_s": round(uptime, 3),
+            "requests_submitted": self._stats.submitted,
+            "requests_served": self._stats.served,
+            "requests_failed": self._stats.failed,
+            "requests_aborted": self._stats.aborted,
+            "in_flight": len(self._in_flight),
+        }
+
+    async def health_check(self) -> dict[str, Any]:
+        """Report overall health and each component's state and figures.
+
+        Returns:
+            ``{"healthy": bool, "instance_id": ..., "state": ..., "components":
+            {"engine": {...}, "cache": {...}, "similarity": {...}}}``.
+        """
+        engine_state = self._state.value
+        engine_error = None
+        if self._engine is not None and self._state is HandlerState.RUNNING:
+            try:
+                await self._engine.check_health()
+            except Exception as exc:
+                engine_state, engine_error = "dead", _describe(exc)
+        engine = {
+            **self.stats(),
+            "state": engine_state,
+            "startup_s": self._startup_s,
+            "engine_unfinished": (
+                self._engine.get_num_unfinished_requests() if self._engine is not None else 0
+            ),
+            "error": engine_error,
+        }
+        components = {
+            "engine": engine,
+            "cache": {"state": "not_built", "enabled": False},
+            "similarity": {"state": "not_built", "enabled": False},
+        }
+        return {
+            "healthy": engine_state == HandlerState.RUNNING.value,
+            "instance_id": self.instance_id,
+            "state": self._state.value,
+            "components": components,
+        }
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line message for an error, looking through vLLM's generic wrapper."""
+    if isinstance(exc, EngineDeadError):
+        return f"EngineDeadError: the vLLM engine died ({exc})"
+    cause = exc.__cause__ if isinstance(exc, EngineGenerateError) and exc.__cause__ else exc
+    text = str(cause) or "no message"
+    return f"{type(cause).__name__}: {text}"

@@ -1,0 +1,95 @@
+"""What the handler streams back: one output type and the per-request collector."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["GenerationOutput", "RequestCollector"]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOutput:
+    """One streamed step of a request, as the handler reports it.
+
+    Attributes:
+        request_id: The request this output belongs to.
+        text: Text generated so far (the first completion when ``n > 1``).
+        delta_text: Text added since the previous output of this request.
+        texts: Text generated so far for every completion, by index.
+        finished: True on the last output of the request.
+        finish_reason: vLLM's reason (``"stop"``, ``"length"``, ...) once finished.
+        error: What went wrong, or None. An output with an error is also finished.
+        token_ids: Token ids generated so far for the first completion.
+        metadata: ``cache_hit``, ``cache_level``, ``similarity``, ``latency_ms``,
+            ``num_tokens`` and ``namespace``.
+    """
+
+    request_id: str
+    text: str
+    delta_text: str = ""
+    texts: tuple[str, ...] = ()
+    finished: bool = False
+    finish_reason: str | None = None
+    error: str | None = None
+    token_ids: tuple[int, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+_DONE = object()
+
+
+class RequestCollector:
+    """Streams the outputs of one submitted request.
+
+    The request is already running when the collector is returned.
+    ``get_outputs()`` may be iterated once; leaving the loop early, or being
+    cancelled while in it, aborts the engine request.
+    """
+
+    def __init__(self, request_id: str, abort: Callable[[], None]) -> None:
+        self.request_id = request_id
+        self._abort = abort
+        self._queue: asyncio.Queue[GenerationOutput | object] = asyncio.Queue()
+        self._iterated = False
+        self._finished = False
+        self.final_output: GenerationOutput | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the request has produced its last output."""
+        return self._finished
+
+    def _put(self, output: GenerationOutput) -> None:
+        if self._finished:
+            return
+        self._queue.put_nowait(output)
+        if output.finished:
+            self._finished = True
+            self.final_output = output
+            self._queue.put_nowait(_DONE)
+
+    async def get_outputs(self) -> AsyncIterator[GenerationOutput]:
+        """Yield the request's outputs until, and including, the finished one."""
+        if self._iterated:
+            raise RuntimeError(f"outputs of request {self.request_id!r} are already being read")
+        self._iterated = True
+        completed = False
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is _DONE:
+                    completed = True
+                    return
+                assert isinstance(item, GenerationOutput)
+                yield item
+        finally:
+            if not completed and not self._finished:
+                self._abort()
+
+    def abort(self) -> None:
+        """Stop the request; its stream ends with an output whose error says so."""
+        if not self._finished:
+            self._abort()
