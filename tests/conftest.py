@@ -11,7 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from src.handler.enhanced_llm_factory import EnhancedLLMFactory
 from src.handler.enhanced_vllm_handler import EnhancedVLLMHandler
 from src.handler.outputs import GenerationOutput, RequestCollector
 from src.tiny_model import build_tiny_model
+from tests.support.redis_server import RedisServer
 
 MAX_MODEL_LEN = 256
 
@@ -38,6 +40,20 @@ def vllm_config(tiny_model_dir: Path) -> VLLMConfig:
 
 
 @pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The session's own redis-server on a free loopback port, stopped at the end."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace no other test uses, so cached answers never leak between tests."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
 def factory() -> EnhancedLLMFactory:
     """The session's own factory, so tests of the global one never stop the shared engine."""
     return EnhancedLLMFactory()
@@ -45,12 +61,12 @@ def factory() -> EnhancedLLMFactory:
 
 @pytest.fixture(scope="session")
 async def handler(
-    factory: EnhancedLLMFactory, vllm_config: VLLMConfig
+    factory: EnhancedLLMFactory, vllm_config: VLLMConfig, redis_server: RedisServer
 ) -> AsyncIterator[EnhancedVLLMHandler]:
-    """One running system for the whole session."""
+    """One running system, caching in memory and the session's Redis, for the whole session."""
     handler = await factory.create_system(
         vllm_config=vllm_config,
-        cache_config=CacheConfig(),
+        cache_config=CacheConfig(redis_url=redis_server.url, key_prefix="evllm-test:"),
         similarity_config=SimilarityConfig(),
         handler_config=HandlerConfig(),
     )

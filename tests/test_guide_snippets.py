@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 from vllm import SamplingParams
+from vllm.v1.engine.async_llm import AsyncLLM
 
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
 from src.handler.enhanced_llm_factory import create_enhanced_system, get_global_factory
@@ -41,9 +42,9 @@ async def test_new_style_request(handler) -> None:
             result = output
             break
     assert result is not None and result.error is None
-    # Greedy decoding: the handler returns exactly what the engine generates.
+    # Greedy decoding: the handler returns exactly what the bare engine generates.
     direct = None
-    async for out in handler.engine.generate(prompt, GREEDY, "direct-new-style"):
+    async for out in AsyncLLM.generate(handler.engine, prompt, GREEDY, "direct-new-style"):
         direct = out
     assert result.text == direct.outputs[0].text
     assert result.text.strip()
@@ -131,7 +132,9 @@ async def test_detailed_logging_switch(handler, caplog) -> None:
 
 
 async def test_batch_with_gather(handler) -> None:
-    prompts = [f"question number {w} about the sea" for w in ("one", "two", "three", "four", "five")]
+    prompts = [
+        f"question number {w} about the sea" for w in ("one", "two", "three", "four", "five")
+    ]
     sampling_params = GREEDY
     collectors = []
     for prompt in prompts:

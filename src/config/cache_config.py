@@ -10,7 +10,7 @@ __all__ = ["CacheConfig"]
 
 
 class CacheConfig(Settings):
-    """Where cached answers live.
+    """Where cached answers live, for how long, and which requests may use them.
 
     Environment variables ``EVLLM_CACHE__<FIELD>`` override fields, e.g.
     ``EVLLM_CACHE__REDIS_URL=redis://127.0.0.1:6379/0``.
@@ -22,4 +22,49 @@ class CacheConfig(Settings):
         default=None,
         pattern=r"^(redis|rediss|unix)://",
         description="Redis server for the shared cache level; None keeps the cache in memory only.",
+    )
+    key_prefix: str = Field(
+        default="evllm:",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of every Redis key written or read; isolates deployments on one Redis.",
+    )
+    default_namespace: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9_.@/-]{1,128}$",
+        description="Namespace of requests submitted without one. Answers never cross namespaces.",
+    )
+    ttl_s: float = Field(
+        default=3600.0, gt=0, description="Seconds a stored answer stays servable, in every level."
+    )
+    memory_max_entries: int = Field(
+        default=10_000, ge=1, description="Most answers kept in process memory (LRU)."
+    )
+    memory_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes of serialised answers kept in process memory (LRU).",
+    )
+    redis_timeout_s: float = Field(
+        default=0.25,
+        gt=0,
+        le=30,
+        description="Bound on connecting to Redis and on each command; past it the level misses.",
+    )
+    redis_retry_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="After a Redis failure, skip Redis for this long before trying again.",
+    )
+    cache_sampled_outputs: bool = Field(
+        default=False,
+        description=(
+            "Also cache requests that sample without a seed. Off by default: such a request "
+            "asks for a fresh random answer, and a cached one would repeat it."
+        ),
+    )
+    deduplicate_in_flight: bool = Field(
+        default=True,
+        description="Compute identical concurrent requests once; followers wait for the first.",
     )

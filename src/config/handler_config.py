@@ -16,7 +16,7 @@ class FeatureFlags(BaseModel):
 
     enable_detailed_logging: bool = Field(
         default=False,
-        description="Log each request's lifecycle (ids, timings, outcome) at INFO instead of DEBUG.",
+        description="Log each request's lifecycle (ids, timings, outcome) at INFO, not DEBUG.",
     )
     enable_cache: bool = Field(default=True, description="Serve repeated requests from cache.")
     enable_nlp: bool = Field(default=True, description="Preprocess prompts with spaCy.")

@@ -10,7 +10,7 @@ from src.config import HandlerConfig, VLLMConfig
 from src.handler.enhanced_vllm_handler import EnhancedVLLMHandler
 from src.handler.legacy import warn_deprecated
 
-__all__ = ["BaseVLLMHandler"]
+__all__ = ["BaseVLLMHandler"]  # noqa: F822 - served by __getattr__
 
 
 class _BaseVLLMHandler(EnhancedVLLMHandler):

@@ -1,48 +1,334 @@
-"""``EnhancedAsyncLLM``: vLLM's ``AsyncLLM`` with the enhanced generate path.
+"""``EnhancedAsyncLLM``: vLLM's ``AsyncLLM`` with a cache in its generate path.
 
 The class is a true subclass: ``from_engine_args`` and ``from_vllm_config``
-return it, its constructor takes everything ``AsyncLLM``'s does, and its
-``generate`` keeps vLLM's semantics (streaming per ``RequestOutputKind``,
-abort when the caller stops iterating or is cancelled, ``EngineDeadError``
-raised as is).
+return it, its constructor takes everything ``AsyncLLM``'s does (its own
+collaborators are keyword-only), and ``generate`` keeps vLLM's semantics —
+streaming per ``RequestOutputKind``, abort when the caller stops iterating or
+is cancelled, ``EngineDeadError`` raised as is. A request answered from cache
+streams ``CachedRequestOutput`` objects, which are ``RequestOutput`` objects
+that also say where the answer came from.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from vllm.outputs import RequestOutput
+from vllm.outputs import CompletionOutput, RequestOutput
 from vllm.sampling_params import SamplingParams
 from vllm.v1.engine.async_llm import AsyncLLM
 
+from src.cache.entry import STORABLE_FINISH_REASONS, CachedCompletion, CacheEntry
+from src.cache.key import RequestKey, UncacheableRequest, make_request_key
+from src.cache.manager import MultiLevelCacheManager
+from src.config import CacheConfig
+from src.handler.outputs import StreamAccumulator
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["EnhancedAsyncLLM"]
+__all__ = ["CacheInfo", "CachedRequestOutput", "EngineCacheStats", "EnhancedAsyncLLM"]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    """Where a cached answer came from.
+
+    Attributes:
+        level: ``"memory"``, ``"redis"``, ``"in_flight"`` (an identical request
+            running at the same time) or ``"semantic"``.
+        key: Digest of the entry that answered.
+        score: Similarity score of a semantic hit, else None.
+        entry_id: Id of the matched entry of a semantic hit, else None.
+    """
+
+    level: str
+    key: str
+    score: float | None = None
+    entry_id: str | None = None
+
+
+class CachedRequestOutput(RequestOutput):
+    """A ``RequestOutput`` served from cache; ``cache_info`` says from where."""
+
+    def __init__(self, *args: Any, cache_info: CacheInfo, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cache_info = cache_info
+
+
+@dataclass(slots=True)
+class EngineCacheStats:
+    """What the generate path did with the requests it saw."""
+
+    requests: int = 0
+    engine_requests: int = 0
+    bypassed: int = 0
+    exact_hits: int = 0
+    in_flight_joins: int = 0
+    stored: int = 0
+    not_stored: int = 0
 
 
 class EnhancedAsyncLLM(AsyncLLM):
-    """An ``AsyncLLM`` whose generate path can be served without the engine."""
+    """An ``AsyncLLM`` that answers repeated requests from a response cache.
+
+    Args:
+        *args: Positional arguments of ``AsyncLLM``.
+        cache: The response cache; None serves every request from the engine.
+        cache_config: Caching policy (TTL, default namespace, sampled outputs).
+        clock: Wall clock used for entry timestamps; tests inject their own.
+        **kwargs: Keyword arguments of ``AsyncLLM``.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        cache: MultiLevelCacheManager | None = None,
+        cache_config: CacheConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.attach(cache=cache, cache_config=cache_config, clock=clock)
+
+    @classmethod
+    def from_vllm_config(  # type: ignore[override]
+        cls,
+        *args: Any,
+        cache: MultiLevelCacheManager | None = None,
+        cache_config: CacheConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> EnhancedAsyncLLM:
+        """``AsyncLLM.from_vllm_config`` plus this class's collaborators."""
+        engine = super().from_vllm_config(*args, **kwargs)
+        assert isinstance(engine, EnhancedAsyncLLM)
+        engine.attach(cache=cache, cache_config=cache_config, clock=clock)
+        return engine
+
+    @classmethod
+    def from_engine_args(  # type: ignore[override]
+        cls,
+        *args: Any,
+        cache: MultiLevelCacheManager | None = None,
+        cache_config: CacheConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> EnhancedAsyncLLM:
+        """``AsyncLLM.from_engine_args`` plus this class's collaborators."""
+        engine = super().from_engine_args(*args, **kwargs)
+        assert isinstance(engine, EnhancedAsyncLLM)
+        engine.attach(cache=cache, cache_config=cache_config, clock=clock)
+        return engine
+
+    def attach(
+        self,
+        *,
+        cache: MultiLevelCacheManager | None,
+        cache_config: CacheConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Wire the collaborators (no I/O; whoever built them starts and closes them)."""
+        # Response cache: request key -> stored answer, memory first, then Redis.
+        self.cache = cache
+        self.cache_config = cache_config or CacheConfig()
+        self.cache_stats = EngineCacheStats()
+        self._clock = clock
+        # Digest -> the answer of the identical request now running (None if it failed).
+        self._in_flight_answers: dict[str, asyncio.Future[CacheEntry | None]] = {}
 
     async def generate(  # type: ignore[override]
         self,
         prompt: Any,
         sampling_params: SamplingParams,
         request_id: str,
+        *,
+        namespace: str | None = None,
         **kwargs: Any,
     ) -> AsyncGenerator[RequestOutput, None]:
-        """Generate outputs for one request, exactly as ``AsyncLLM.generate`` does.
+        """Generate outputs for one request, from cache when an answer is stored.
 
         Args:
             prompt: Anything ``AsyncLLM.generate`` accepts.
             sampling_params: vLLM sampling parameters.
             request_id: Unique id of the request.
+            namespace: Scope of cached answers; defaults to
+                ``cache_config.default_namespace``. Answers never cross namespaces.
             **kwargs: Passed through to ``AsyncLLM.generate`` (``lora_request``,
                 ``priority``, ...).
 
         Yields:
-            vLLM ``RequestOutput`` objects, as the engine streams them.
+            vLLM ``RequestOutput`` objects as the engine streams them, or one
+            finished ``CachedRequestOutput`` for an answer from cache.
         """
-        async for output in super().generate(prompt, sampling_params, request_id, **kwargs):
+        self.cache_stats.requests += 1
+        # 1. Key the request; an uncacheable one goes straight to the engine.
+        key = self._request_key(prompt, sampling_params, namespace, kwargs.get("lora_request"))
+        if key is None or self.cache is None:
+            self.cache_stats.engine_requests += 1
+            async for output in super().generate(prompt, sampling_params, request_id, **kwargs):
+                yield output
+            return
+
+        # 2. Exact lookup: memory, then Redis.
+        hit = await self.cache.lookup(key.namespace, key.digest)
+        if hit is not None:
+            self.cache_stats.exact_hits += 1
+            yield _replay(hit.entry, prompt, request_id, CacheInfo(hit.level, key.digest))
+            return
+
+        # 3. Join an identical request already running; run our own if it fails.
+        running = self._in_flight_answers.get(key.digest)
+        if running is not None:
+            entry = await asyncio.shield(running)
+            if entry is not None:
+                self.cache_stats.in_flight_joins += 1
+                yield _replay(entry, prompt, request_id, CacheInfo("in_flight", key.digest))
+                return
+
+        # 4. Engine, storing the answer once it is complete.
+        async for output in self._generate_and_store(
+            key, prompt, sampling_params, request_id, **kwargs
+        ):
             yield output
+
+    def _request_key(
+        self, prompt: Any, params: SamplingParams, namespace: str | None, lora: Any
+    ) -> RequestKey | None:
+        if self.cache is None:
+            return None
+        try:
+            return make_request_key(
+                prompt,
+                params,
+                model=self.model_config.model,
+                namespace=namespace or self.cache_config.default_namespace,
+                lora=lora,
+                cache_sampled=self.cache_config.cache_sampled_outputs,
+            )
+        except UncacheableRequest as why:
+            self.cache_stats.bypassed += 1
+            logger.debug("Request bypasses the cache: %s", why)
+            return None
+
+    async def _generate_and_store(
+        self,
+        key: RequestKey,
+        prompt: Any,
+        params: SamplingParams,
+        request_id: str,
+        **kwargs: Any,
+    ) -> AsyncGenerator[RequestOutput, None]:
+        assert self.cache is not None
+        answer: asyncio.Future[CacheEntry | None] | None = None
+        if self.cache_config.deduplicate_in_flight and key.digest not in self._in_flight_answers:
+            answer = asyncio.get_running_loop().create_future()
+            self._in_flight_answers[key.digest] = answer
+        acc = StreamAccumulator(params.output_kind)
+        self.cache_stats.engine_requests += 1
+        try:
+            async for output in super().generate(prompt, params, request_id, **kwargs):
+                acc.update(output)
+                if output.finished:
+                    # Store before handing over the last output: a caller that
+                    # stops iterating on `finished` closes this generator.
+                    entry = self._complete_entry(key, prompt, params, acc)
+                    if entry is not None and await self.cache.set(entry):
+                        self.cache_stats.stored += 1
+                    else:
+                        self.cache_stats.not_stored += 1
+                    if answer is not None and not answer.done():
+                        answer.set_result(entry)
+                yield output
+        finally:
+            if answer is not None:
+                if not answer.done():
+                    answer.set_result(None)  # failed or cancelled: followers run their own
+                if self._in_flight_answers.get(key.digest) is answer:
+                    del self._in_flight_answers[key.digest]
+
+    def _complete_entry(
+        self, key: RequestKey, prompt: Any, params: SamplingParams, acc: StreamAccumulator
+    ) -> CacheEntry | None:
+        """The entry for a finished stream, or None when it is not a complete answer."""
+        indices = sorted(acc.texts)
+        if len(indices) != params.n:
+            return None
+        completions = []
+        for i in indices:
+            reason = acc.finish_reasons.get(i)
+            if reason not in STORABLE_FINISH_REASONS:
+                return None
+            completions.append(
+                CachedCompletion(
+                    index=i,
+                    text=acc.texts[i],
+                    token_ids=acc.tokens.get(i, []),
+                    cumulative_logprob=acc.cumulative_logprobs.get(i),
+                    finish_reason=reason,  # type: ignore[arg-type]
+                    stop_reason=acc.stop_reasons.get(i),
+                )
+            )
+        now = self._clock()
+        return CacheEntry(
+            key=key.digest,
+            namespace=key.namespace,
+            model=self.model_config.model,
+            prompt=_prompt_text(prompt),
+            prompt_token_ids=acc.prompt_token_ids,
+            completions=completions,
+            created_at=now,
+            expires_at=now + self.cache_config.ttl_s,
+        )
+
+    def describe_cache(self) -> dict[str, Any]:
+        """The generate path's counters and the cache's state, for health and stats."""
+        if self.cache is None:
+            return {"state": "disabled", **asdict(self.cache_stats)}
+        return {
+            **self.cache.describe(),
+            **asdict(self.cache_stats),
+            "in_flight_keys": len(self._in_flight_answers),
+        }
+
+
+def _prompt_text(prompt: Any) -> str | None:
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, dict):
+        text = prompt.get("prompt")
+        return text if isinstance(text, str) else None
+    return None
+
+
+def _replay(entry: CacheEntry, prompt: Any, request_id: str, info: CacheInfo) -> RequestOutput:
+    """A stored answer as the single, finished output of a new request.
+
+    One finished output is what vLLM itself yields for every output kind when
+    the whole answer is ready at once: the full text is both the cumulative text
+    and the delta.
+    """
+    completions = [
+        CompletionOutput(
+            index=c.index,
+            text=c.text,
+            token_ids=list(c.token_ids),
+            cumulative_logprob=c.cumulative_logprob,
+            logprobs=None,
+            finish_reason=c.finish_reason,
+            stop_reason=c.stop_reason,
+        )
+        for c in entry.completions
+    ]
+    return CachedRequestOutput(
+        request_id=request_id,
+        prompt=_prompt_text(prompt),
+        prompt_token_ids=list(entry.prompt_token_ids) if entry.prompt_token_ids else None,
+        prompt_logprobs=None,
+        outputs=completions,
+        finished=True,
+        cache_info=info,
+    )

@@ -17,15 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vllm.outputs import RequestOutput
-from vllm.sampling_params import RequestOutputKind, SamplingParams
+from vllm.sampling_params import SamplingParams
 from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
+from src.cache.manager import MultiLevelCacheManager
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
 from src.errors import EngineStartError, HandlerStateError, InvalidRequestError
-from src.handler.enhanced_async_llm import EnhancedAsyncLLM
+from src.handler.enhanced_async_llm import CacheInfo, EnhancedAsyncLLM
 from src.handler.legacy import LegacyPollingAPI
-from src.handler.outputs import GenerationOutput, RequestCollector
+from src.handler.outputs import GenerationOutput, RequestCollector, StreamAccumulator
 from src.handler.requests import (
     check_namespace,
     check_prompt,
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["EnhancedVLLMHandler", "HandlerState", "HandlerStats"]
 
 
-class HandlerState(str, enum.Enum):
+class HandlerState(enum.StrEnum):
     """Where a handler is in its lifecycle."""
 
     NEW = "new"
@@ -58,29 +58,6 @@ class HandlerStats:
     aborted: int = 0
 
 
-class _Progress:
-    """Cumulative text and token counts of one request, whatever its output kind."""
-
-    def __init__(self, kind: RequestOutputKind) -> None:
-        self.delta = kind == RequestOutputKind.DELTA
-        self.texts: dict[int, str] = {}
-        self.tokens: dict[int, list[int]] = {}
-
-    def update(self, output: RequestOutput) -> str:
-        """Fold one engine output in; return the text it added to completion 0."""
-        before = self.texts.get(0, "")
-        for completion in output.outputs:
-            i = completion.index
-            if self.delta:
-                self.texts[i] = self.texts.get(i, "") + completion.text
-                self.tokens.setdefault(i, []).extend(completion.token_ids)
-            else:
-                self.texts[i] = completion.text
-                self.tokens[i] = list(completion.token_ids)
-        after = self.texts.get(0, "")
-        return after[len(before) :] if after.startswith(before) else after
-
-
 class EnhancedVLLMHandler(LegacyPollingAPI):
     """Serve requests through an ``EnhancedAsyncLLM`` and stream their outputs.
 
@@ -93,6 +70,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         similarity_config: Semantic-lookup settings.
         handler_config: Request-handling settings and feature flags.
         clock: Monotonic clock in seconds; tests inject their own.
+        cache: A ready-made response cache to use instead of one built from
+            ``cache_config``; the handler neither starts nor closes it.
     """
 
     def __init__(
@@ -103,6 +82,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         handler_config: HandlerConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        cache: MultiLevelCacheManager | None = None,
     ) -> None:
         self.instance_id = uuid.uuid4().hex[:12]
         self.vllm_config = vllm_config
@@ -112,6 +92,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         self._clock = clock
         self._state = HandlerState.NEW
         self._engine: EnhancedAsyncLLM | None = None
+        self._cache = cache
+        self._owns_cache = cache is None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._stats = HandlerStats()
         self._started_at: float | None = None
@@ -152,10 +134,17 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             began = self._clock()
             try:
                 engine_args = self.vllm_config.to_engine_args()
+                await self._start_cache()
                 # Engine start-up blocks for seconds (process spawn, model load).
-                self._engine = await asyncio.to_thread(EnhancedAsyncLLM.from_engine_args, engine_args)
+                self._engine = await asyncio.to_thread(
+                    EnhancedAsyncLLM.from_engine_args,
+                    engine_args,
+                    cache=self._cache if self.handler_config.features.enable_cache else None,
+                    cache_config=self.cache_config,
+                )
             except Exception as exc:
                 self._state = HandlerState.NEW
+                await self._close_cache()
                 raise EngineStartError(
                     f"could not start vLLM for model {self.vllm_config.model!r}: {exc}"
                 ) from exc
@@ -192,11 +181,25 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             engine, self._engine = self._engine, None
             if engine is not None:
                 await asyncio.to_thread(engine.shutdown)
+            await self._close_cache()
             self._state = HandlerState.STOPPED
             if was_running:
                 logger.info("Handler %s stopped", self.instance_id)
         for callback in self._stop_callbacks:
             callback(self)
+
+    async def _start_cache(self) -> None:
+        if not self.handler_config.features.enable_cache:
+            return
+        if self._cache is None:
+            self._cache = MultiLevelCacheManager.from_config(self.cache_config)
+        if self._owns_cache:
+            await self._cache.start()
+
+    async def _close_cache(self) -> None:
+        if self._owns_cache and self._cache is not None:
+            cache, self._cache = self._cache, None
+            await cache.close()
 
     def add_stop_callback(self, callback: Callable[[EnhancedVLLMHandler], None]) -> None:
         """Call ``callback(handler)`` once the handler has stopped."""
@@ -256,7 +259,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             name=f"request-{request_id}",
         )
         self._in_flight[request_id] = task
-        task.add_done_callback(lambda _: self._in_flight.pop(request_id, None))
+        task.add_done_callback(lambda _: self._request_done(collector, namespace))
         self._stats.submitted += 1
         self._log_request("Request %s submitted (namespace %s)", request_id, namespace)
         return collector
@@ -281,9 +284,26 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                 check_prompt(prompt)
             except InvalidRequestError as exc:
                 raise InvalidRequestError(f"prompts[{i}]: {exc}") from exc
-        return [
-            await self.add_request_v2(p, sampling_params, namespace=namespace) for p in prompts
-        ]
+        return [await self.add_request_v2(p, sampling_params, namespace=namespace) for p in prompts]
+
+    def _request_done(self, collector: RequestCollector, namespace: str | None) -> None:
+        self._in_flight.pop(collector.request_id, None)
+        if not collector.finished:
+            # Cancelled before its task ever ran: the stream still needs its end.
+            self._stats.aborted += 1
+            collector._put(
+                GenerationOutput(
+                    request_id=collector.request_id,
+                    text="",
+                    delta_text="",
+                    texts=(),
+                    finished=True,
+                    finish_reason="abort",
+                    error="request was aborted",
+                    token_ids=(),
+                    metadata=_metadata(None, 0.0, 0, namespace),
+                )
+            )
 
     def _abort(self, request_id: str) -> None:
         task = self._in_flight.get(request_id)
@@ -300,7 +320,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
     ) -> None:
         request_id = collector.request_id
         submitted = self._clock()
-        progress = _Progress(params.output_kind)
+        progress = StreamAccumulator(params.output_kind)
+        cache_info: CacheInfo | None = None
 
         def emit(finished: bool, finish_reason: str | None, delta: str, error: str | None) -> None:
             collector._put(
@@ -313,19 +334,18 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                     finish_reason=finish_reason,
                     error=error,
                     token_ids=tuple(progress.tokens.get(0, ())),
-                    metadata={
-                        "cache_hit": False,
-                        "cache_level": None,
-                        "similarity": None,
-                        "latency_ms": (self._clock() - submitted) * 1000.0,
-                        "num_tokens": sum(len(t) for t in progress.tokens.values()),
-                        "namespace": namespace,
-                    },
+                    metadata=_metadata(
+                        cache_info,
+                        (self._clock() - submitted) * 1000.0,
+                        sum(len(t) for t in progress.tokens.values()),
+                        namespace,
+                    ),
                 )
             )
 
         try:
-            async for output in engine.generate(prompt, params, request_id):
+            async for output in engine.generate(prompt, params, request_id, namespace=namespace):
+                cache_info = getattr(output, "cache_info", None)
                 delta = progress.update(output)
                 reason = output.outputs[0].finish_reason if output.outputs else None
                 emit(output.finished, reason, delta, None)
@@ -346,6 +366,37 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             "Request %s finished in %.1f ms", request_id, (self._clock() - submitted) * 1000.0
         )
 
+    # ------------------------------------------------------------------ cache management
+
+    async def clear_cache(self, namespace: str | None = None) -> int:
+        """Drop the cached answers of one namespace, or all of this deployment's.
+
+        Args:
+            namespace: The namespace to clear; None clears every namespace under
+                ``cache_config.key_prefix``.
+
+        Returns:
+            How many answers were removed (from the level that held the most).
+        """
+        self._ensure_running()
+        namespace = check_namespace(namespace)
+        if self._cache is None:
+            return 0
+        removed = await self._cache.clear(namespace)
+        logger.info(
+            "Handler %s cleared %d cached answers (namespace %s)",
+            self.instance_id,
+            removed,
+            namespace or "*",
+        )
+        return removed
+
+    def cache_stats(self) -> dict[str, Any]:
+        """State of the cache and per-level hits, misses, evictions, errors and sizes."""
+        if self._engine is None:
+            return {"state": "stopped" if self._state is HandlerState.STOPPED else "not_started"}
+        return self._engine.describe_cache()
+
     def _log_request(self, msg: str, *args: object) -> None:
         detailed = self.handler_config.features.enable_detailed_logging
         logger.log(logging.INFO if detailed else logging.DEBUG, msg, *args)
@@ -365,13 +416,14 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             "requests_failed": self._stats.failed,
             "requests_aborted": self._stats.aborted,
             "in_flight": len(self._in_flight),
+            "cache": self.cache_stats(),
         }
 
     async def health_check(self) -> dict[str, Any]:
         """Report overall health and each component's state and figures.
 
         Returns:
-            ``{"healthy": bool, "instance_id": ..., "state": ..., "components":
+            ``{"healthy": bool, "degraded": bool, "instance_id": ..., "state": ..., "components":
             {"engine": {...}, "cache": {...}, "similarity": {...}}}``.
         """
         engine_state = self._state.value
@@ -382,7 +434,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             except Exception as exc:
                 engine_state, engine_error = "dead", _describe(exc)
         engine = {
-            **self.stats(),
+            **{k: v for k, v in self.stats().items() if k != "cache"},
             "state": engine_state,
             "startup_s": self._startup_s,
             "engine_unfinished": (
@@ -392,15 +444,32 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         }
         components = {
             "engine": engine,
-            "cache": {"state": "not_built", "enabled": False},
+            "cache": self.cache_stats(),
             "similarity": {"state": "not_built", "enabled": False},
         }
         return {
+            # Redis or similarity trouble degrades the service but does not stop it.
             "healthy": engine_state == HandlerState.RUNNING.value,
+            "degraded": any(c.get("state") == "degraded" for c in components.values()),
             "instance_id": self.instance_id,
             "state": self._state.value,
             "components": components,
         }
+
+
+def _metadata(
+    cache_info: CacheInfo | None, latency_ms: float, num_tokens: int, namespace: str | None
+) -> dict[str, Any]:
+    """The ``metadata`` dict of a handler output."""
+    return {
+        "cache_hit": cache_info is not None,
+        "cache_level": cache_info.level if cache_info else None,
+        "similarity": cache_info.score if cache_info else None,
+        "matched_entry_id": cache_info.entry_id if cache_info else None,
+        "latency_ms": latency_ms,
+        "num_tokens": num_tokens,
+        "namespace": namespace,
+    }
 
 
 def _describe(exc: BaseException) -> str:

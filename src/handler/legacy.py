@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["LegacyPollingAPI", "LegacyStatus", "warn_deprecated"]
 
 
-class LegacyStatus(str, enum.Enum):
+class LegacyStatus(enum.StrEnum):
     """The ``status`` values of the old ``get_result()``."""
 
     PENDING = "PENDING"
@@ -43,7 +43,9 @@ class _LegacyRecord:
 
 def warn_deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
     """Emit the ``DeprecationWarning`` that names ``old`` and its replacement ``new``."""
-    warnings.warn(f"{old} is deprecated; use {new} instead", DeprecationWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"{old} is deprecated; use {new} instead", DeprecationWarning, stacklevel=stacklevel
+    )
 
 
 class LegacyPollingAPI:
@@ -65,7 +67,9 @@ class LegacyPollingAPI:
 
         Use ``add_request_v2()`` and iterate ``collector.get_outputs()`` instead.
         """
-        warn_deprecated("handler.add_request()", "handler.add_request_v2() and collector.get_outputs()")
+        warn_deprecated(
+            "handler.add_request()", "handler.add_request_v2() and collector.get_outputs()"
+        )
         collector = await self.add_request_v2(  # type: ignore[attr-defined]
             prompt, sampling_params, request_id=request_id
         )

@@ -6,12 +6,13 @@ Importing the name warns; use ``create_enhanced_system()`` from
 
 from __future__ import annotations
 
+from src.cache.manager import MultiLevelCacheManager
 from src.config import HandlerConfig, VLLMConfig
 from src.errors import ConfigurationError
 from src.handler.enhanced_vllm_handler import EnhancedVLLMHandler
 from src.handler.legacy import warn_deprecated
 
-__all__ = ["NLPEnhancedVLLMHandler"]
+__all__ = ["NLPEnhancedVLLMHandler"]  # noqa: F822 - served by __getattr__
 
 
 class _NLPEnhancedVLLMHandler(EnhancedVLLMHandler):
@@ -20,17 +21,21 @@ class _NLPEnhancedVLLMHandler(EnhancedVLLMHandler):
     def __init__(
         self,
         vllm_config: VLLMConfig,
-        cache_manager: object | None = None,
+        cache_manager: MultiLevelCacheManager | None = None,
         similarity_search_helper: object | None = None,
         handler_config: HandlerConfig | None = None,
     ) -> None:
-        if cache_manager is not None or similarity_search_helper is not None:
+        if cache_manager is not None and not isinstance(cache_manager, MultiLevelCacheManager):
             raise ConfigurationError(
-                "ready-made cache_manager / similarity_search_helper objects are not "
-                "accepted; pass cache_config and similarity_config to "
-                "create_enhanced_system() instead"
+                "cache_manager must be a MultiLevelCacheManager, "
+                f"not {type(cache_manager).__name__}"
             )
-        super().__init__(vllm_config, handler_config=handler_config)
+        if similarity_search_helper is not None:
+            raise ConfigurationError(
+                "ready-made similarity_search_helper objects are not accepted yet; pass "
+                "similarity_config to create_enhanced_system() instead"
+            )
+        super().__init__(vllm_config, handler_config=handler_config, cache=cache_manager)
 
 
 def __getattr__(name: str) -> type:

@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GenerationOutput", "RequestCollector"]
+from vllm.outputs import RequestOutput
+from vllm.sampling_params import RequestOutputKind
+
+__all__ = ["GenerationOutput", "RequestCollector", "StreamAccumulator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +26,10 @@ class GenerationOutput:
         finish_reason: vLLM's reason (``"stop"``, ``"length"``, ...) once finished.
         error: What went wrong, or None. An output with an error is also finished.
         token_ids: Token ids generated so far for the first completion.
-        metadata: ``cache_hit``, ``cache_level``, ``similarity``, ``latency_ms``,
-            ``num_tokens`` and ``namespace``.
+        metadata: ``cache_hit``, ``cache_level`` (``"memory"``, ``"redis"``,
+            ``"in_flight"``, ``"semantic"`` or None), ``similarity`` (the semantic
+            score), ``matched_entry_id``, ``latency_ms``, ``num_tokens`` and
+            ``namespace``.
     """
 
     request_id: str
@@ -93,3 +98,41 @@ class RequestCollector:
         """Stop the request; its stream ends with an output whose error says so."""
         if not self._finished:
             self._abort()
+
+
+class StreamAccumulator:
+    """Folds a stream of vLLM ``RequestOutput`` objects into its cumulative state.
+
+    Works for every ``RequestOutputKind``: DELTA outputs are appended, CUMULATIVE
+    and FINAL_ONLY outputs replace. Completions are tracked by their index.
+    """
+
+    def __init__(self, kind: RequestOutputKind) -> None:
+        self.delta = kind == RequestOutputKind.DELTA
+        self.texts: dict[int, str] = {}
+        self.tokens: dict[int, list[int]] = {}
+        self.finish_reasons: dict[int, str | None] = {}
+        self.stop_reasons: dict[int, int | str | None] = {}
+        self.cumulative_logprobs: dict[int, float | None] = {}
+        self.prompt_token_ids: list[int] | None = None
+        self.finished = False
+
+    def update(self, output: RequestOutput) -> str:
+        """Fold one output in; return the text it added to completion 0."""
+        before = self.texts.get(0, "")
+        if output.prompt_token_ids is not None:
+            self.prompt_token_ids = list(output.prompt_token_ids)
+        for completion in output.outputs:
+            i = completion.index
+            if self.delta:
+                self.texts[i] = self.texts.get(i, "") + completion.text
+                self.tokens.setdefault(i, []).extend(completion.token_ids)
+            else:
+                self.texts[i] = completion.text
+                self.tokens[i] = list(completion.token_ids)
+            self.finish_reasons[i] = completion.finish_reason
+            self.stop_reasons[i] = completion.stop_reason
+            self.cumulative_logprobs[i] = completion.cumulative_logprob
+        self.finished = output.finished
+        after = self.texts.get(0, "")
+        return after[len(before) :] if after.startswith(before) else after

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vllm.exceptions import VLLMValidationError
 from vllm.sampling_params import SamplingParams
 
 from src.errors import InvalidRequestError
@@ -13,6 +14,8 @@ from src.errors import InvalidRequestError
 __all__ = ["check_namespace", "check_prompt", "check_request_id", "to_sampling_params"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:@/-]{1,128}$")
+# No ':' in namespaces: it separates the namespace from the digest in Redis keys.
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_.@/-]{1,128}$")
 
 
 def check_prompt(prompt: object) -> str | dict[str, Any]:
@@ -61,7 +64,7 @@ def to_sampling_params(params: object, default_max_tokens: int) -> SamplingParam
     if isinstance(params, Mapping):
         try:
             return SamplingParams(**params)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, VLLMValidationError) as exc:
             raise InvalidRequestError(f"invalid sampling parameters: {exc}") from exc
     raise InvalidRequestError(
         f"sampling_params must be SamplingParams, a dict or None, not {type(params).__name__}"
@@ -78,11 +81,11 @@ def check_request_id(request_id: object) -> str:
 
 
 def check_namespace(namespace: object) -> str | None:
-    """A namespace is None or a short printable name, like a request id."""
+    """A namespace is None or 1-128 characters of letters, digits or ``_.@/-``."""
     if namespace is None:
         return None
-    if not isinstance(namespace, str) or not _NAME.match(namespace):
+    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
         raise InvalidRequestError(
-            f"namespace must be 1-128 characters of letters, digits or _.:@/-, got {namespace!r}"
+            f"namespace must be 1-128 characters of letters, digits or _.@/-, got {namespace!r}"
         )
     return namespace

@@ -1,0 +1,1 @@
+"""Scripts that measure the cache and print figures (``python -m benchmarks.<name>``)."""

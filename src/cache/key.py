@@ -1,0 +1,194 @@
+"""Cache keys: which requests are cacheable, and what makes two requests the same.
+
+A key is the SHA-256 of a canonical JSON document holding:
+
+* the prompt after :func:`normalize_prompt` (or its token ids),
+* the model name,
+* every ``SamplingParams`` field that can change the output — all fields except
+  those listed in :data:`PRESENTATION_FIELDS`, so a field added by a future vLLM
+  is part of the key until someone decides otherwise,
+* the LoRA adapter (name, id and path),
+* the namespace (also kept in clear in the storage key, so a namespace can be
+  cleared and never shares a key with another).
+
+A request is *not cacheable* (it bypasses the cache both ways) when it asks for
+log-probabilities (they are not stored), carries multimodal data or Python
+callables, or — unless sampled outputs are allowed — samples without a seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from vllm.sampling_params import SamplingParams
+
+__all__ = [
+    "PRESENTATION_FIELDS",
+    "RequestKey",
+    "UncacheableRequest",
+    "is_reproducible",
+    "make_request_key",
+    "normalize_prompt",
+    "params_fingerprint",
+]
+
+#: SamplingParams fields that change how outputs are delivered, not what they
+#: are, plus private fields vLLM derives from the public ones.
+PRESENTATION_FIELDS = frozenset(
+    {
+        "output_kind",
+        "stream_interval",
+        "skip_clone",
+        "output_text_buffer_length",
+        "skip_reading_prefix_cache",
+        "_eos_token_id",
+        "_all_stop_token_ids",
+        "_watermarking_skipped",
+        "_bad_words_token_ids",
+    }
+)
+
+#: Fields asking for data the cache does not keep; a request setting any is
+#: served by the engine.
+_UNSTORED_FIELDS = (
+    "logprobs",
+    "prompt_logprobs",
+    "prompt_logprob_token_ids",
+    "logprob_token_ids",
+    "routed_experts_prompt_start",
+    "trace_decode_token_ids",
+)
+
+
+class UncacheableRequest(Exception):
+    """Raised internally when a request must bypass the cache; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKey:
+    """The identity of a cacheable request.
+
+    Attributes:
+        digest: Hex SHA-256 of prompt, model, sampling fingerprint, LoRA and namespace.
+        namespace: The request's namespace.
+        fingerprint: Hex SHA-256 of the sampling parameters, model and LoRA alone;
+            the semantic index only compares prompts that share it.
+        prompt_text: The normalised prompt text, or None for a token-id prompt.
+    """
+
+    digest: str
+    namespace: str
+    fingerprint: str
+    prompt_text: str | None
+
+
+def normalize_prompt(text: str) -> str:
+    """The text an exact key is computed from.
+
+    Unicode NFC composition and ``\\r\\n``/``\\r`` line ends as ``\\n``. Nothing
+    else: spaces, case and punctuation reach the tokenizer and can change the
+    answer, so prompts that differ in them are different requests (the semantic
+    cache is where near-duplicates meet).
+    """
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _canonical(value: Any) -> Any:
+    """Turn a sampling-parameter value into plain JSON, or raise UncacheableRequest."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)  # exact, and no 0.1 vs 0.1000000001 collisions
+    if isinstance(value, enum.Enum):
+        return _canonical(value.value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {type(value).__name__: _canonical(dataclasses.asdict(value))}
+    raise UncacheableRequest(f"sampling parameter value of type {type(value).__name__}")
+
+
+def params_fingerprint(params: SamplingParams, model: str, lora: Any = None) -> str:
+    """Hex digest of every output-affecting sampling parameter, the model and the LoRA.
+
+    Raises:
+        UncacheableRequest: A parameter asks for unstored data or holds a value
+            that cannot be compared by content.
+    """
+    for name in _UNSTORED_FIELDS:
+        if getattr(params, name, None) not in (None, False):
+            raise UncacheableRequest(f"{name} is set")
+    fields = {
+        name: _canonical(getattr(params, name))
+        for name in params.__struct_fields__
+        if name not in PRESENTATION_FIELDS
+    }
+    lora_id = None
+    if lora is not None:
+        lora_id = [lora.lora_name, lora.lora_int_id, getattr(lora, "lora_path", None)]
+    return _sha256({"model": model, "lora": lora_id, "sampling": fields})
+
+
+def is_reproducible(params: SamplingParams) -> bool:
+    """True when the engine returns the same answer again: greedy, or seeded sampling."""
+    return params.temperature == 0.0 or params.top_k == 1 or params.seed is not None
+
+
+def make_request_key(
+    prompt: Any,
+    params: SamplingParams,
+    *,
+    model: str,
+    namespace: str,
+    lora: Any = None,
+    cache_sampled: bool = False,
+) -> RequestKey:
+    """Compute the key of a request.
+
+    Args:
+        prompt: A string, or a vLLM prompt dict with ``prompt`` or ``prompt_token_ids``.
+        params: The request's sampling parameters.
+        model: The served model's name.
+        namespace: The request's namespace.
+        lora: The request's ``LoRARequest``, if any.
+        cache_sampled: Whether sampled (unseeded) outputs may be cached.
+
+    Raises:
+        UncacheableRequest: The request must bypass the cache; the message says why.
+    """
+    if not cache_sampled and not is_reproducible(params):
+        raise UncacheableRequest("sampled output without a seed")
+    text: str | None
+    token_ids: list[int] | None = None
+    if isinstance(prompt, str):
+        text = normalize_prompt(prompt)
+    elif isinstance(prompt, dict):
+        extra = set(prompt) - {"prompt", "prompt_token_ids"}
+        if extra:
+            raise UncacheableRequest(f"prompt carries {sorted(extra)}")
+        text = normalize_prompt(prompt["prompt"]) if "prompt" in prompt else None
+        if text is None:
+            token_ids = [int(t) for t in prompt.get("prompt_token_ids") or ()]
+            if not token_ids:
+                raise UncacheableRequest("prompt has neither text nor token ids")
+    else:
+        raise UncacheableRequest(f"prompt of type {type(prompt).__name__}")
+    fingerprint = params_fingerprint(params, model, lora)
+    digest = _sha256(
+        {"text": text, "token_ids": token_ids, "fingerprint": fingerprint, "namespace": namespace}
+    )
+    return RequestKey(digest=digest, namespace=namespace, fingerprint=fingerprint, prompt_text=text)
+
+
+def _sha256(document: dict[str, Any]) -> str:
+    raw = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()

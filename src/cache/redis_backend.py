@@ -1,0 +1,159 @@
+"""The shared level: entries in Redis (``redis.asyncio``), with TTL and a key prefix.
+
+Redis is optional and never an outage. Every command has a bounded timeout and
+no client-side retries; a failure turns into a miss, marks the level degraded
+and, for ``retry_interval_s``, makes further operations skip Redis instead of
+waiting on it again. The next operation after that interval tries again, so the
+level recovers by itself when Redis returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from src.cache.base import CacheBackend, LevelUnavailable
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RedisBackend"]
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+class RedisBackend(CacheBackend):
+    """Cache entries stored as ``<prefix>resp:<namespace>:<digest>`` strings with a TTL.
+
+    Args:
+        url: ``redis://``, ``rediss://`` or ``unix://`` URL of the server.
+        key_prefix: Prefix of every key this backend writes or reads.
+        timeout_s: Bound on connecting and on each command.
+        retry_interval_s: How long to skip Redis after a failure.
+        clock: Wall clock in seconds; expiry is judged by it.
+        client: An existing client to use instead of one built from ``url``;
+            it is not closed by :meth:`close`.
+    """
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str,
+        timeout_s: float,
+        retry_interval_s: float,
+        clock: Callable[[], float] = time.time,
+        client: Redis | None = None,
+    ) -> None:
+        super().__init__(clock=clock)
+        self.url = url
+        self.key_prefix = key_prefix
+        self.timeout_s = timeout_s
+        self.retry_interval_s = retry_interval_s
+        self._client = client
+        self._owns_client = client is None
+        self._down_until: float | None = None
+        self._monotonic = time.monotonic
+
+    @property
+    def client(self) -> Redis:
+        """The Redis client (after :meth:`start`)."""
+        if self._client is None:
+            raise RuntimeError("RedisBackend is not started")
+        return self._client
+
+    @property
+    def state(self) -> str:
+        return "ok" if self._down_until is None else "degraded"
+
+    def _key(self, namespace: str, digest: str) -> str:
+        return f"{self.key_prefix}resp:{namespace}:{digest}"
+
+    async def _start(self) -> None:
+        if self._client is None:
+            self._client = Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout_s,
+                socket_connect_timeout=self.timeout_s,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+            )
+            self._owns_client = True
+        try:
+            await self._guarded(self._client.ping())
+        except Exception as exc:
+            logger.warning(
+                "Redis at %s is unreachable at start; serving without it: %s", self.url, exc
+            )
+        else:
+            logger.info("Redis cache level connected to %s", self.url)
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            await client.aclose()
+
+    async def _guarded(self, command: Any) -> Any:
+        """Run one command, tracking whether Redis is up."""
+        if self._down_until is not None and self._monotonic() < self._down_until:
+            command.close()  # never awaited: skip without touching the network
+            raise LevelUnavailable("redis is down")
+        try:
+            result = await command
+        except Exception as exc:
+            if self._down_until is None:
+                logger.warning("Redis at %s failed, degrading to a miss: %s", self.url, exc)
+            self._down_until = self._monotonic() + self.retry_interval_s
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            raise
+        if self._down_until is not None:
+            logger.info("Redis at %s is back", self.url)
+            self._down_until = None
+        return result
+
+    async def _get(self, namespace: str, digest: str) -> bytes | None:
+        result: bytes | None = await self._guarded(self.client.get(self._key(namespace, digest)))
+        return result
+
+    async def _set(self, namespace: str, digest: str, data: bytes, ttl_s: float) -> None:
+        ttl_ms = max(1, int(ttl_s * 1000))
+        await self._guarded(self.client.set(self._key(namespace, digest), data, px=ttl_ms))
+
+    async def _delete(self, namespace: str, digest: str) -> bool:
+        removed: int = await self._guarded(self.client.unlink(self._key(namespace, digest)))
+        return removed > 0
+
+    async def _clear(self, namespace: str | None) -> int:
+        scope = "*" if namespace is None else _escape_glob(namespace) + ":*"
+        pattern = f"{_escape_glob(self.key_prefix)}resp:{scope}"
+        removed = 0
+        batch: list[bytes] = []
+        async for key in self.client.scan_iter(match=pattern, count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += await self._guarded(self.client.unlink(*batch))
+                batch.clear()
+        if batch:
+            removed += await self._guarded(self.client.unlink(*batch))
+        return removed
+
+    def _figures(self) -> dict[str, Any]:
+        return {"url": _redact(self.url), "key_prefix": self.key_prefix}
+
+
+def _escape_glob(text: str) -> str:
+    """Text matched literally by a Redis SCAN pattern."""
+    return _GLOB.sub(r"\\\1", text)
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)

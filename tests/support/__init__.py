@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a private Redis server and a settable clock."""

@@ -1,0 +1,294 @@
+"""One behavioural suite for every cache level: memory, Redis, and the manager over both.
+
+A new backend joins by adding a fixture param. Expiry is judged by an injected
+clock, so no test sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from src.cache import CachedCompletion, CacheEntry, MemoryBackend, MultiLevelCacheManager
+from src.cache.base import CacheBackend
+from src.cache.entry import encode_entry
+from src.cache.redis_backend import RedisBackend
+from tests.support.clock import ManualClock
+from tests.support.redis_server import RedisServer, free_port
+
+TTL = 60.0
+
+
+def make_entry(
+    clock: ManualClock, namespace: str = "ns", key: str | None = None, text: str = "an answer"
+) -> CacheEntry:
+    return CacheEntry(
+        key=key or uuid.uuid4().hex,
+        namespace=namespace,
+        model="tiny",
+        prompt="a question",
+        prompt_token_ids=[1, 2, 3],
+        completions=[CachedCompletion(index=0, text=text, token_ids=[4, 5], finish_reason="stop")],
+        created_at=clock(),
+        expires_at=clock() + TTL,
+    )
+
+
+def redis_level(url: str, clock: ManualClock, **kwargs: float) -> RedisBackend:
+    options = {"timeout_s": 0.5, "retry_interval_s": 0.0, **kwargs}
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    return RedisBackend(url, key_prefix=prefix, clock=clock, **options)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=["memory", "redis", "manager"])
+async def cache(
+    request: pytest.FixtureRequest, clock: ManualClock, redis_server: RedisServer
+) -> AsyncIterator[CacheBackend | MultiLevelCacheManager]:
+    memory = MemoryBackend(max_entries=100, max_bytes=1 << 20, clock=clock)
+    built: CacheBackend | MultiLevelCacheManager
+    if request.param == "memory":
+        built = memory
+    elif request.param == "redis":
+        built = redis_level(redis_server.url, clock)
+    else:
+        built = MultiLevelCacheManager([memory, redis_level(redis_server.url, clock)])
+    async with built:
+        yield built
+
+
+async def store_raw(cache: CacheBackend | MultiLevelCacheManager, ns: str, key: str, data: bytes):
+    """Write bytes past validation, into every level, as a foreign writer would."""
+    levels = cache.levels if isinstance(cache, MultiLevelCacheManager) else [cache]
+    for level in levels:
+        await level._set(ns, key, data, TTL)
+
+
+def invalid_count(cache: CacheBackend | MultiLevelCacheManager) -> int:
+    levels = cache.levels if isinstance(cache, MultiLevelCacheManager) else [cache]
+    return sum(level.stats.invalid for level in levels)
+
+
+# ---------------------------------------------------------------------- the contract
+
+
+async def test_round_trip(cache, clock) -> None:
+    entry = make_entry(clock)
+    assert await cache.get("ns", entry.key) is None
+    assert await cache.set(entry)
+    assert await cache.get("ns", entry.key) == entry
+
+
+async def test_namespaces_are_isolated(cache, clock) -> None:
+    entry = make_entry(clock, namespace="tenant-a")
+    await cache.set(entry)
+    assert await cache.get("tenant-b", entry.key) is None
+    assert await cache.get("tenant-a", entry.key) == entry
+
+
+async def test_entry_expires_by_the_clock(cache, clock) -> None:
+    entry = make_entry(clock)
+    await cache.set(entry)
+    clock.advance(TTL - 1)
+    assert await cache.get("ns", entry.key) == entry
+    clock.advance(2)
+    assert await cache.get("ns", entry.key) is None
+
+
+async def test_an_already_expired_entry_is_not_stored(cache, clock) -> None:
+    entry = make_entry(clock)
+    clock.advance(TTL + 1)
+    assert not await cache.set(entry)
+
+
+async def test_delete(cache, clock) -> None:
+    entry = make_entry(clock)
+    await cache.set(entry)
+    assert await cache.delete("ns", entry.key)
+    assert await cache.get("ns", entry.key) is None
+    assert not await cache.delete("ns", entry.key)
+
+
+async def test_clear_one_namespace_leaves_the_others(cache, clock) -> None:
+    # "a" must not match "a.b" or "ab" even though the names share a prefix.
+    kept = [make_entry(clock, namespace=ns) for ns in ("a.b", "ab", "b")]
+    gone = [make_entry(clock, namespace="a") for _ in range(3)]
+    for entry in kept + gone:
+        await cache.set(entry)
+    assert await cache.clear("a") == 3
+    for entry in gone:
+        assert await cache.get("a", entry.key) is None
+    for entry in kept:
+        assert await cache.get(entry.namespace, entry.key) == entry
+
+
+async def test_clear_all(cache, clock) -> None:
+    entries = [make_entry(clock, namespace=ns) for ns in ("x", "y")]
+    for entry in entries:
+        await cache.set(entry)
+    assert await cache.clear() == 2
+    for entry in entries:
+        assert await cache.get(entry.namespace, entry.key) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x04not json at all",  # e.g. a pickle
+        b'{"version": 1, "key": "k"}',  # fields missing
+        b"[]",
+    ],
+)
+async def test_corrupted_bytes_read_as_a_counted_miss(cache, clock, data) -> None:
+    await store_raw(cache, "ns", "k", data)
+    assert await cache.get("ns", "k") is None
+    assert invalid_count(cache) >= 1
+
+
+async def test_an_entry_of_another_version_is_a_miss(cache, clock) -> None:
+    entry = make_entry(clock)
+    document = json.loads(encode_entry(entry))
+    document["version"] = 2
+    await store_raw(cache, "ns", entry.key, json.dumps(document).encode())
+    assert await cache.get("ns", entry.key) is None
+    assert invalid_count(cache) >= 1
+
+
+async def test_an_entry_copied_under_another_key_is_not_served(cache, clock) -> None:
+    entry = make_entry(clock, namespace="tenant-a")
+    # Someone copies tenant-a's answer to where tenant-b's request would look.
+    await store_raw(cache, "tenant-b", entry.key, encode_entry(entry))
+    assert await cache.get("tenant-b", entry.key) is None
+    assert invalid_count(cache) >= 1
+
+
+# ---------------------------------------------------------------------- memory level
+
+
+async def test_memory_evicts_least_recently_used_by_count(clock) -> None:
+    removed: list[tuple[str, str]] = []
+    memory = MemoryBackend(max_entries=2, max_bytes=1 << 20, clock=clock)
+    memory.add_removal_listener(lambda ns, key: removed.append((ns, key)))
+    first, second, third = (make_entry(clock) for _ in range(3))
+    await memory.set(first)
+    await memory.set(second)
+    await memory.get("ns", first.key)  # first is now the most recently used
+    await memory.set(third)
+    assert await memory.get("ns", second.key) is None
+    assert await memory.get("ns", first.key) == first
+    assert removed == [("ns", second.key)]
+    assert memory.stats.evictions == 1 and len(memory) == 2
+
+
+async def test_memory_evicts_by_bytes_and_never_keeps_an_oversized_entry(clock) -> None:
+    one = len(encode_entry(make_entry(clock, text="x" * 400)))
+    memory = MemoryBackend(max_entries=100, max_bytes=int(one * 2.5), clock=clock)
+    entries = [make_entry(clock, text="x" * 400) for _ in range(3)]
+    for entry in entries:
+        await memory.set(entry)
+    assert len(memory) == 2 and memory.size_bytes <= memory.max_bytes
+    assert await memory.get("ns", entries[0].key) is None
+    await memory.set(make_entry(clock, text="y" * one * 3))
+    assert len(memory) == 2
+
+
+async def test_memory_reports_expiry_to_listeners(clock) -> None:
+    removed: list[str] = []
+    memory = MemoryBackend(max_entries=10, max_bytes=1 << 20, clock=clock)
+    memory.add_removal_listener(lambda ns, key: removed.append(key))
+    entry = make_entry(clock)
+    await memory.set(entry)
+    clock.advance(TTL + 1)
+    assert await memory.get("ns", entry.key) is None
+    assert removed == [entry.key] and len(memory) == 0
+
+
+# ---------------------------------------------------------------------- redis level
+
+
+async def test_redis_down_at_start_is_a_degraded_miss_not_an_error(clock) -> None:
+    level = redis_level(f"redis://127.0.0.1:{free_port()}/0", clock, timeout_s=0.2)
+    async with level:
+        entry = make_entry(clock)
+        assert not await level.set(entry)
+        assert await level.get("ns", entry.key) is None
+        assert level.state == "degraded"
+        assert level.stats.errors >= 1 and level.last_error
+
+
+async def test_redis_skips_while_down_then_recovers(tmp_path: Path, clock) -> None:
+    server = RedisServer(tmp_path).start()
+    level = redis_level(server.url, clock, retry_interval_s=3600.0)
+    monotonic = ManualClock(0.0)
+    level._monotonic = monotonic
+    restarted = RedisServer(tmp_path, port=server.port)
+    try:
+        async with level:
+            entry = make_entry(clock)
+            assert await level.set(entry)
+            server.kill()
+            assert await level.get("ns", entry.key) is None  # fails once...
+            errors = level.stats.errors
+            assert await level.get("ns", entry.key) is None  # ...then skips without waiting
+            assert level.stats.errors == errors and level.stats.skipped == 1
+            restarted.start()
+            monotonic.advance(3601)
+            assert await level.set(entry)
+            assert level.state == "ok"
+            assert await level.get("ns", entry.key) == entry
+    finally:
+        server.kill()
+        restarted.kill()
+
+
+async def test_redis_keys_carry_prefix_namespace_and_ttl(redis_server, clock) -> None:
+    level = redis_level(redis_server.url, clock)
+    async with level:
+        entry = make_entry(clock, namespace="tenant-a")
+        await level.set(entry)
+        raw = redis_server.client()
+        key = f"{level.key_prefix}resp:tenant-a:{entry.key}"
+        assert raw.exists(key)
+        assert 0 < raw.pttl(key) <= TTL * 1000
+        assert json.loads(raw.get(key))["version"] == 1
+        raw.close()
+
+
+# ---------------------------------------------------------------------- the manager
+
+
+async def test_manager_redis_hit_backfills_memory(redis_server, clock) -> None:
+    shared = redis_level(redis_server.url, clock)
+    writer = MultiLevelCacheManager(
+        [MemoryBackend(max_entries=10, max_bytes=1 << 20, clock=clock), shared], owns_levels=False
+    )
+    reader_memory = MemoryBackend(max_entries=10, max_bytes=1 << 20, clock=clock)
+    reader = MultiLevelCacheManager([reader_memory, shared], owns_levels=False)
+    async with shared:
+        entry = make_entry(clock)
+        assert await writer.set(entry)
+        hit = await reader.lookup("ns", entry.key)
+        assert hit is not None and hit.level == "redis" and hit.entry == entry
+        hit = await reader.lookup("ns", entry.key)
+        assert hit is not None and hit.level == "memory"
+        assert reader_memory.stats.hits == 1 and reader_memory.stats.misses == 1
+
+
+async def test_manager_keeps_serving_from_memory_when_redis_is_gone(clock) -> None:
+    memory = MemoryBackend(max_entries=10, max_bytes=1 << 20, clock=clock)
+    dead = redis_level(f"redis://127.0.0.1:{free_port()}/0", clock, timeout_s=0.2)
+    async with MultiLevelCacheManager([memory, dead]) as manager:
+        entry = make_entry(clock)
+        assert await manager.set(entry)  # memory took it
+        hit = await manager.lookup("ns", entry.key)
+        assert hit is not None and hit.level == "memory"
+        assert manager.state == "degraded"
+        assert manager.describe()["levels"]["redis"]["state"] == "degraded"

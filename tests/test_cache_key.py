@@ -1,0 +1,93 @@
+"""What makes two requests the same cache key, and which requests bypass the cache."""
+
+from __future__ import annotations
+
+import pytest
+from vllm import SamplingParams
+from vllm.lora.request import LoRARequest
+from vllm.sampling_params import RequestOutputKind
+
+from src.cache.key import UncacheableRequest, make_request_key, normalize_prompt
+
+BASE = {"max_tokens": 16, "temperature": 0.0}
+
+
+def key(prompt="What is Redis?", model="m", namespace="ns", lora=None, cache_sampled=False, **kw):
+    params = SamplingParams(**{**BASE, **kw})
+    return make_request_key(
+        prompt, params, model=model, namespace=namespace, lora=lora, cache_sampled=cache_sampled
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"temperature": 0.7, "seed": 1},
+        {"max_tokens": 17},
+        {"seed": 3},
+        {"stop": ["\n"]},
+        {"stop_token_ids": [7]},
+        {"repetition_penalty": 1.2},
+        {"min_tokens": 2},
+        {"ignore_eos": True},
+        {"skip_special_tokens": False},
+        {"include_stop_str_in_output": True},
+        {"logit_bias": {5: 1.0}},
+        {"namespace": "other"},
+        {"model": "other-model"},
+        {"prompt": "What is Redis ?"},
+        {"prompt": "what is Redis?"},
+        {"prompt": {"prompt_token_ids": [1, 2, 3]}},
+        {"lora": LoRARequest("adapter", 1, "/tmp/adapter")},
+    ],
+)
+def test_key_is_sensitive_to_what_changes_the_answer(change) -> None:
+    assert key(**change).digest != key().digest
+
+
+@pytest.mark.parametrize("change", [{"top_p": 0.5}, {"top_k": 5}, {"n": 2}, {"seed": 8}])
+def test_seeded_sampling_key_is_sensitive_to_sampling_params(change) -> None:
+    sampled = {"temperature": 0.7, "seed": 7}
+    assert key(**{**sampled, **change}).digest != key(**sampled).digest
+
+
+@pytest.mark.parametrize(
+    "same",
+    [
+        {"output_kind": RequestOutputKind.DELTA},
+        {"output_kind": RequestOutputKind.FINAL_ONLY},
+        {"prompt": "What is Redis?"},
+        {"prompt": {"prompt": "What is Redis?"}},
+    ],
+)
+def test_key_ignores_how_the_answer_is_delivered(same) -> None:
+    assert key(**same).digest == key().digest
+
+
+def test_line_endings_and_unicode_composition_are_normalised() -> None:
+    assert normalize_prompt("caf\u0065\u0301\r\nbar\rbaz") == "caf\u00e9\nbar\nbaz"
+    assert key(prompt="a\r\nb").digest == key(prompt="a\nb").digest
+
+
+def test_fingerprint_ignores_prompt_and_namespace_but_not_params() -> None:
+    assert key(prompt="x", namespace="a").fingerprint == key(prompt="y", namespace="b").fingerprint
+    assert key(max_tokens=3).fingerprint != key().fingerprint
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"temperature": 0.8}, "without a seed"),
+        ({"logprobs": 2}, "logprobs"),
+        ({"prompt_logprobs": 1}, "prompt_logprobs"),
+        ({"prompt": {"prompt": "x", "multi_modal_data": {"image": None}}}, "multi_modal_data"),
+        ({"prompt": 42}, "int"),
+    ],
+)
+def test_uncacheable_requests(change, why) -> None:
+    with pytest.raises(UncacheableRequest, match=why):
+        key(**change)
+
+
+def test_sampled_requests_are_cacheable_when_allowed() -> None:
+    assert key(temperature=0.8, cache_sampled=True).digest != key().digest
