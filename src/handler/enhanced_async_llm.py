@@ -27,6 +27,7 @@ from src.cache.key import RequestKey, UncacheableRequest, make_request_key
 from src.cache.manager import MultiLevelCacheManager
 from src.config import CacheConfig
 from src.handler.outputs import StreamAccumulator
+from src.similarity.helper import PreparedPrompt, SimilaritySearchHelper
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ class EngineCacheStats:
     bypassed: int = 0
     exact_hits: int = 0
     in_flight_joins: int = 0
+    semantic_hits: int = 0
+    semantic_stale: int = 0
+    semantic_errors: int = 0
     stored: int = 0
     not_stored: int = 0
 
@@ -79,6 +83,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         *args: Positional arguments of ``AsyncLLM``.
         cache: The response cache; None serves every request from the engine.
         cache_config: Caching policy (TTL, default namespace, sampled outputs).
+        similarity: Paraphrase lookup over the cache's answers; None for exact hits only.
         clock: Wall clock used for entry timestamps; tests inject their own.
         **kwargs: Keyword arguments of ``AsyncLLM``.
     """
@@ -88,11 +93,12 @@ class EnhancedAsyncLLM(AsyncLLM):
         *args: Any,
         cache: MultiLevelCacheManager | None = None,
         cache_config: CacheConfig | None = None,
+        similarity: SimilaritySearchHelper | None = None,
         clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.attach(cache=cache, cache_config=cache_config, clock=clock)
+        self.attach(cache=cache, cache_config=cache_config, similarity=similarity, clock=clock)
 
     @classmethod
     def from_vllm_config(  # type: ignore[override]
@@ -100,13 +106,14 @@ class EnhancedAsyncLLM(AsyncLLM):
         *args: Any,
         cache: MultiLevelCacheManager | None = None,
         cache_config: CacheConfig | None = None,
+        similarity: SimilaritySearchHelper | None = None,
         clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> EnhancedAsyncLLM:
         """``AsyncLLM.from_vllm_config`` plus this class's collaborators."""
         engine = super().from_vllm_config(*args, **kwargs)
         assert isinstance(engine, EnhancedAsyncLLM)
-        engine.attach(cache=cache, cache_config=cache_config, clock=clock)
+        engine.attach(cache=cache, cache_config=cache_config, similarity=similarity, clock=clock)
         return engine
 
     @classmethod
@@ -115,13 +122,14 @@ class EnhancedAsyncLLM(AsyncLLM):
         *args: Any,
         cache: MultiLevelCacheManager | None = None,
         cache_config: CacheConfig | None = None,
+        similarity: SimilaritySearchHelper | None = None,
         clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> EnhancedAsyncLLM:
         """``AsyncLLM.from_engine_args`` plus this class's collaborators."""
         engine = super().from_engine_args(*args, **kwargs)
         assert isinstance(engine, EnhancedAsyncLLM)
-        engine.attach(cache=cache, cache_config=cache_config, clock=clock)
+        engine.attach(cache=cache, cache_config=cache_config, similarity=similarity, clock=clock)
         return engine
 
     def attach(
@@ -129,12 +137,15 @@ class EnhancedAsyncLLM(AsyncLLM):
         *,
         cache: MultiLevelCacheManager | None,
         cache_config: CacheConfig | None = None,
+        similarity: SimilaritySearchHelper | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Wire the collaborators (no I/O; whoever built them starts and closes them)."""
         # Response cache: request key -> stored answer, memory first, then Redis.
         self.cache = cache
         self.cache_config = cache_config or CacheConfig()
+        # Paraphrase lookup: prompt -> embedding + spaCy features -> FAISS -> guards.
+        self.similarity = similarity if cache is not None else None
         self.cache_stats = EngineCacheStats()
         self._clock = clock
         # Digest -> the answer of the identical request now running (None if it failed).
@@ -189,9 +200,17 @@ class EnhancedAsyncLLM(AsyncLLM):
                 yield _replay(entry, prompt, request_id, CacheInfo("in_flight", key.digest))
                 return
 
-        # 4. Engine, storing the answer once it is complete.
+        # 4. Semantic lookup: a stored paraphrase asking the same thing.
+        prepared = await self._prepare(key)
+        if prepared is not None:
+            served = await self._semantic_hit(prepared, prompt, request_id)
+            if served is not None:
+                yield served
+                return
+
+        # 5. Engine, storing the answer (and its prompt's vector) once complete.
         async for output in self._generate_and_store(
-            key, prompt, sampling_params, request_id, **kwargs
+            key, prepared, prompt, sampling_params, request_id, **kwargs
         ):
             yield output
 
@@ -214,9 +233,45 @@ class EnhancedAsyncLLM(AsyncLLM):
             logger.debug("Request bypasses the cache: %s", why)
             return None
 
+    async def _prepare(self, key: RequestKey) -> PreparedPrompt | None:
+        """Embedding and features of a text prompt, or None when there is no semantic stage."""
+        if self.similarity is None or key.prompt_text is None:
+            return None
+        try:
+            return await self.similarity.prepare(
+                key.prompt_text, namespace=key.namespace, fingerprint=key.fingerprint
+            )
+        except Exception as exc:  # a failing semantic stage is a miss, not an outage
+            self.cache_stats.semantic_errors += 1
+            logger.warning("Semantic preprocessing failed, treated as a miss: %s", exc)
+            return None
+
+    async def _semantic_hit(
+        self, prepared: PreparedPrompt, prompt: Any, request_id: str
+    ) -> RequestOutput | None:
+        assert self.similarity is not None and self.cache is not None
+        try:
+            match = await self.similarity.match(prepared)
+        except Exception as exc:
+            self.cache_stats.semantic_errors += 1
+            logger.warning("Semantic lookup failed, treated as a miss: %s", exc)
+            return None
+        if match is None:
+            return None
+        entry = await self.cache.get(prepared.namespace, match.entry_id)
+        if entry is None:
+            # The answer expired or was evicted everywhere: its vector is stale.
+            self.cache_stats.semantic_stale += 1
+            self.similarity.forget_local(prepared.namespace, match.entry_id)
+            return None
+        self.cache_stats.semantic_hits += 1
+        info = CacheInfo("semantic", match.entry_id, score=match.score, entry_id=match.entry_id)
+        return _replay(entry, prompt, request_id, info)
+
     async def _generate_and_store(
         self,
         key: RequestKey,
+        prepared: PreparedPrompt | None,
         prompt: Any,
         params: SamplingParams,
         request_id: str,
@@ -238,6 +293,7 @@ class EnhancedAsyncLLM(AsyncLLM):
                     entry = self._complete_entry(key, prompt, params, acc)
                     if entry is not None and await self.cache.set(entry):
                         self.cache_stats.stored += 1
+                        await self._index(prepared, entry)
                     else:
                         self.cache_stats.not_stored += 1
                     if answer is not None and not answer.done():
@@ -249,6 +305,15 @@ class EnhancedAsyncLLM(AsyncLLM):
                     answer.set_result(None)  # failed or cancelled: followers run their own
                 if self._in_flight_answers.get(key.digest) is answer:
                     del self._in_flight_answers[key.digest]
+
+    async def _index(self, prepared: PreparedPrompt | None, entry: CacheEntry) -> None:
+        if prepared is None or self.similarity is None:
+            return
+        try:
+            await self.similarity.index_prompt(prepared, entry.key, entry.expires_at)
+        except Exception as exc:
+            self.cache_stats.semantic_errors += 1
+            logger.warning("Indexing a prompt for semantic lookup failed: %s", exc)
 
     def _complete_entry(
         self, key: RequestKey, prompt: Any, params: SamplingParams, acc: StreamAccumulator
@@ -283,6 +348,12 @@ class EnhancedAsyncLLM(AsyncLLM):
             created_at=now,
             expires_at=now + self.cache_config.ttl_s,
         )
+
+    def describe_similarity(self) -> dict[str, Any]:
+        """The semantic stage's state and figures."""
+        if self.similarity is None:
+            return {"state": "disabled"}
+        return self.similarity.describe()
 
     def describe_cache(self) -> dict[str, Any]:
         """The generate path's counters and the cache's state, for health and stats."""

@@ -21,6 +21,7 @@ from vllm.sampling_params import SamplingParams
 from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
 from src.cache.manager import MultiLevelCacheManager
+from src.cache.memory import MemoryBackend
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
 from src.errors import EngineStartError, HandlerStateError, InvalidRequestError
 from src.handler.enhanced_async_llm import CacheInfo, EnhancedAsyncLLM
@@ -32,6 +33,7 @@ from src.handler.requests import (
     check_request_id,
     to_sampling_params,
 )
+from src.similarity.helper import SimilaritySearchHelper
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         clock: Monotonic clock in seconds; tests inject their own.
         cache: A ready-made response cache to use instead of one built from
             ``cache_config``; the handler neither starts nor closes it.
+        similarity: A ready-made, started ``SimilaritySearchHelper`` to use instead
+            of one built from ``similarity_config``; likewise not closed here.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         *,
         clock: Callable[[], float] = time.monotonic,
         cache: MultiLevelCacheManager | None = None,
+        similarity: SimilaritySearchHelper | None = None,
     ) -> None:
         self.instance_id = uuid.uuid4().hex[:12]
         self.vllm_config = vllm_config
@@ -94,6 +99,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         self._engine: EnhancedAsyncLLM | None = None
         self._cache = cache
         self._owns_cache = cache is None
+        self._similarity = similarity
+        self._owns_similarity = similarity is None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._stats = HandlerStats()
         self._started_at: float | None = None
@@ -135,15 +142,18 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             try:
                 engine_args = self.vllm_config.to_engine_args()
                 await self._start_cache()
+                await self._start_similarity()
                 # Engine start-up blocks for seconds (process spawn, model load).
                 self._engine = await asyncio.to_thread(
                     EnhancedAsyncLLM.from_engine_args,
                     engine_args,
                     cache=self._cache if self.handler_config.features.enable_cache else None,
                     cache_config=self.cache_config,
+                    similarity=self._similarity,
                 )
             except Exception as exc:
                 self._state = HandlerState.NEW
+                await self._close_similarity()
                 await self._close_cache()
                 raise EngineStartError(
                     f"could not start vLLM for model {self.vllm_config.model!r}: {exc}"
@@ -181,6 +191,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             engine, self._engine = self._engine, None
             if engine is not None:
                 await asyncio.to_thread(engine.shutdown)
+            await self._close_similarity()
             await self._close_cache()
             self._state = HandlerState.STOPPED
             if was_running:
@@ -200,6 +211,42 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         if self._owns_cache and self._cache is not None:
             cache, self._cache = self._cache, None
             await cache.close()
+
+    def _semantic_enabled(self) -> bool:
+        features = self.handler_config.features
+        return (
+            features.enable_cache
+            and features.enable_similarity
+            and features.enable_nlp  # the guards need the NLP stage
+            and self.similarity_config.enabled
+        )
+
+    async def _start_similarity(self) -> None:
+        if not self._semantic_enabled():
+            self._similarity = None if self._owns_similarity else self._similarity
+            return
+        if self._similarity is None:
+            self._similarity = SimilaritySearchHelper(
+                self.similarity_config,
+                redis_url=self.cache_config.redis_url,
+                key_prefix=self.cache_config.key_prefix,
+                redis_timeout_s=self.cache_config.redis_timeout_s,
+            )
+        if self._owns_similarity:
+            await self._similarity.start()
+        memory = self._cache.level("memory") if self._cache is not None else None
+        if (
+            self._cache is not None
+            and self._cache.level("redis") is None
+            and isinstance(memory, MemoryBackend)
+        ):
+            # Memory is the only home of answers: an evicted answer takes its vector along.
+            memory.add_removal_listener(self._similarity.forget_local)
+
+    async def _close_similarity(self) -> None:
+        if self._owns_similarity and self._similarity is not None:
+            similarity, self._similarity = self._similarity, None
+            await similarity.stop()
 
     def add_stop_callback(self, callback: Callable[[EnhancedVLLMHandler], None]) -> None:
         """Call ``callback(handler)`` once the handler has stopped."""
@@ -383,6 +430,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         if self._cache is None:
             return 0
         removed = await self._cache.clear(namespace)
+        if self._similarity is not None:
+            await self._similarity.clear(namespace)
         logger.info(
             "Handler %s cleared %d cached answers (namespace %s)",
             self.instance_id,
@@ -445,7 +494,11 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         components = {
             "engine": engine,
             "cache": self.cache_stats(),
-            "similarity": {"state": "not_built", "enabled": False},
+            "similarity": (
+                self._engine.describe_similarity()
+                if self._engine is not None
+                else {"state": "not_started"}
+            ),
         }
         return {
             # Redis or similarity trouble degrades the service but does not stop it.

@@ -1,0 +1,126 @@
+"""Quality of the semantic cache on labelled prompt pairs.
+
+For each pair ``(a, b)``: ``a`` is indexed in a namespace of its own, then ``b``
+is looked up. A paraphrase should hit; every other kind (entity swap, changed
+number or date, negation, reversed direction, another task or language,
+unrelated) must not. Two decisions are scored: the embedding score alone
+(``score >= threshold``) and the full decision ``SimilaritySearchHelper`` makes
+(score AND the content guards).
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.semantic_quality [--data FILE ...] [--threshold T] [--sweep]
+
+The data files are JSON lines ``{"lang", "kind", "a", "b"}``; the defaults are
+``benchmarks/data/semantic_pairs_dev.jsonl`` (used while choosing the defaults)
+and ``benchmarks/data/semantic_pairs_test.jsonl`` (held out), reported apart.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse
+import asyncio
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from src.config import SimilarityConfig
+from src.similarity import SimilaritySearchHelper
+
+DATA = Path(__file__).parent / "data"
+DEFAULT_FILES = [DATA / "semantic_pairs_dev.jsonl", DATA / "semantic_pairs_test.jsonl"]
+
+
+def load(path: Path) -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    for i, row in enumerate(rows):
+        missing = {"lang", "kind", "a", "b"} - set(row)
+        if missing:
+            raise ValueError(f"{path}:{i + 1}: missing {sorted(missing)}")
+    return rows
+
+
+async def evaluate(helper: SimilaritySearchHelper, rows: list[dict[str, str]]) -> list[dict]:
+    """Score and full decision for every pair."""
+    results = []
+    for i, row in enumerate(rows):
+        namespace = f"pair-{i}"
+        stored = await helper.prepare(row["a"], namespace=namespace)
+        await helper.index_prompt(stored, f"entry-{i}", helper.clock() + 3600)
+        query = await helper.prepare(row["b"], namespace=namespace)
+        score = float(np.dot(stored.vector, query.vector))
+        match = await helper.match(query)
+        results.append({**row, "score": score, "hit": match is not None})
+        await helper.clear(namespace)
+    return results
+
+
+def report(results: list[dict], threshold: float, title: str) -> None:
+    print(f"\n== {title}: {len(results)} pairs, threshold {threshold}")
+    print(f"{'lang':<5}{'kind':<12}{'n':>4}   {'score only':>12}   {'full decision':>14}")
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in results:
+        groups[(r["lang"], r["kind"])].append(r)
+    for (lang, kind), rows in sorted(
+        groups.items(), key=lambda g: (g[0][0], g[0][1] != "paraphrase", g[0][1])
+    ):
+        by_score = sum(r["score"] >= threshold for r in rows) / len(rows)
+        full = sum(r["hit"] for r in rows) / len(rows)
+        label = "recall" if kind == "paraphrase" else "false hits"
+        print(f"{lang:<5}{kind:<12}{len(rows):>4}   {by_score:>12.2f}   {full:>14.2f}   ({label})")
+    for lang in sorted({r["lang"] for r in results}) + ["all"]:
+        mine = [r for r in results if lang == "all" or r["lang"] == lang]
+        para = [r for r in mine if r["kind"] == "paraphrase"]
+        neg = [r for r in mine if r["kind"] != "paraphrase"]
+        if not para or not neg:
+            continue
+        print(
+            f"{lang:<5}recall score-only {np.mean([r['score'] >= threshold for r in para]):.3f}"
+            f"  full {np.mean([r['hit'] for r in para]):.3f}   |   false-hit rate"
+            f" score-only {np.mean([r['score'] >= threshold for r in neg]):.3f}"
+            f"  full {np.mean([r['hit'] for r in neg]):.3f}"
+            f"   (paraphrases {len(para)}, negatives {len(neg)})"
+        )
+    misses = [r for r in results if r["kind"] == "paraphrase" and not r["hit"]]
+    wrong = [r for r in results if r["kind"] != "paraphrase" and r["hit"]]
+    for r in misses:
+        print(f"  missed paraphrase ({r['score']:.3f}): {r['a']} | {r['b']}")
+    for r in wrong:
+        print(f"  FALSE HIT {r['kind']} ({r['score']:.3f}): {r['a']} | {r['b']}")
+
+
+def sweep(results: list[dict]) -> None:
+    print("\nthreshold sweep (score only, all languages): threshold  recall  false-hit rate")
+    para = np.array([r["score"] for r in results if r["kind"] == "paraphrase"])
+    neg = np.array([r["score"] for r in results if r["kind"] != "paraphrase"])
+    for t in np.arange(0.60, 0.96, 0.05):
+        print(f"  {t:.2f}  {np.mean(para >= t):.3f}  {np.mean(neg >= t):.3f}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    config = SimilarityConfig(**({"threshold": args.threshold} if args.threshold else {}))
+    helper = SimilaritySearchHelper(config)
+    await helper.start()
+    try:
+        for path in args.data or DEFAULT_FILES:
+            results = await evaluate(helper, load(Path(path)))
+            report(results, config.threshold, Path(path).name)
+            if args.sweep:
+                sweep(results)
+    finally:
+        await helper.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="*", help="JSON-lines files of labelled pairs")
+    parser.add_argument("--threshold", type=float, help="override SimilarityConfig.threshold")
+    parser.add_argument("--sweep", action="store_true", help="also print a threshold sweep")
+    asyncio.run(main(parser.parse_args()))

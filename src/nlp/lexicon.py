@@ -1,0 +1,128 @@
+"""Word lists the preprocessor uses: number words, dates, negators, direction markers.
+
+Kept apart from the logic so a language can be added by adding its lists.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ENTITY_LABELS",
+    "EN_DIRECTION",
+    "EN_NEGATORS",
+    "EN_NUMBER_WORDS",
+    "EN_TEMPORAL",
+    "QUANTITY_LABELS",
+    "ZH_DATE_UNITS",
+    "ZH_DIRECTION",
+    "ZH_ENTITY_FLAGS",
+    "ZH_GENERIC_PLACES",
+    "ZH_NEGATORS",
+    "ZH_TEMPORAL",
+    "parse_zh_numeral",
+]
+
+# spaCy OntoNotes labels naming things (compared as entities) and amounts (as quantities).
+ENTITY_LABELS = frozenset(
+    {"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
+     "LANGUAGE"}
+)  # fmt: skip
+QUANTITY_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
+
+EN_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+    "million": 1_000_000, "billion": 1_000_000_000, "first": 1, "second": 2, "third": 3,
+    "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+    "half": 0.5, "twice": 2, "double": 2, "triple": 3, "dozen": 12,
+}  # fmt: skip
+
+# Time words that change what is asked: each maps to a canonical tag.
+EN_TEMPORAL = {
+    **{m: f"month:{i}" for i, m in enumerate(
+        ["january", "february", "march", "april", "may", "june", "july", "august",
+         "september", "october", "november", "december"], start=1)},
+    **{m: f"month:{i}" for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+        start=1) if m},
+    **{d: f"weekday:{i}" for i, d in enumerate(
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])},
+    "today": "day:0", "tonight": "day:0", "tomorrow": "day:+1", "yesterday": "day:-1",
+    "morning": "part:morning", "afternoon": "part:afternoon", "evening": "part:evening",
+    "night": "part:night", "noon": "part:noon", "midnight": "part:midnight",
+    "week": "span:week", "month": "span:month", "year": "span:year", "weekend": "span:weekend",
+    "last": "rel:-1", "next": "rel:+1", "previous": "rel:-1", "past": "rel:-1",
+}  # fmt: skip
+
+EN_NEGATORS = frozenset(
+    {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",
+     "cannot", "nowhere", "noone", "hardly", "barely"}
+)  # fmt: skip
+
+# Words that make the order of two named things matter ("from A to B", "A than B").
+EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "->", "→", "onto"})
+
+# jieba part-of-speech flags of names: people, places, organisations, other proper
+# nouns, and Latin-script words (product and technology names in Chinese text).
+ZH_ENTITY_FLAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz", "eng"})
+
+# Common nouns jieba tags as place names (ns); they name no particular place.
+ZH_GENERIC_PLACES = frozenset(
+    {"城市", "地区", "地方", "国内", "国外", "全国", "全球", "海外", "大海", "市区", "郊区",
+     "农村", "城里", "乡下", "当地", "本地", "外地", "各地", "山区", "沿海"}
+)  # fmt: skip
+
+# Units that make a number a date or time part.
+ZH_DATE_UNITS = ("年", "月", "日", "号", "点", "时", "分", "岁")
+
+ZH_NEGATORS = frozenset(
+    {"不", "没", "没有", "未", "别", "勿", "莫", "非", "无", "不是", "不要", "不会", "不能", "不想",
+     "不用", "无法", "并非", "不可", "不可以", "不该", "不应该", "不必", "不需要", "没法",
+     "从未", "从不", "绝不", "不再", "不行", "不好", "不对"}
+)  # fmt: skip
+
+ZH_DIRECTION = frozenset(
+    {"从", "到", "至", "成", "为", "比", "往", "向", "→", "->", "译成", "转成"}
+)
+
+ZH_TEMPORAL = {
+    "今天": "day:0", "今日": "day:0", "今晚": "day:0", "明天": "day:+1", "明日": "day:+1",
+    "昨天": "day:-1", "昨日": "day:-1", "后天": "day:+2", "前天": "day:-2",
+    "早上": "part:morning", "上午": "part:morning", "下午": "part:afternoon",
+    "晚上": "part:evening", "中午": "part:noon", "夜里": "part:night", "半夜": "part:midnight",
+    "今年": "year:0", "明年": "year:+1", "去年": "year:-1", "本周": "week:0", "下周": "week:+1",
+    "上周": "week:-1", "这周": "week:0", "本月": "month:0", "下个月": "month:+1",
+    "上个月": "month:-1", "周末": "span:weekend",
+    **{f"{p}{d}": f"weekday:{i}" for p in ("星期", "周", "礼拜")
+       for i, d in enumerate("一二三四五六日")},
+    **{f"{p}天": "weekday:6" for p in ("星期", "礼拜")},
+}  # fmt: skip
+
+_ZH_DIGITS = {"零": 0, "\u3007": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}  # fmt: skip
+_ZH_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
+ZH_NUMERAL = re.compile("[零\u3007一二两三四五六七八九十百千万亿]+")
+
+
+def parse_zh_numeral(text: str) -> int | None:
+    """The value of a Chinese numeral such as 三百二十五 or 十二, or None."""
+    if not text or any(ch not in _ZH_DIGITS and ch not in _ZH_UNITS for ch in text):
+        return None
+    total, section, digit = 0, 0, None
+    for ch in text:
+        if ch in _ZH_DIGITS:
+            digit = _ZH_DIGITS[ch]
+            continue
+        unit = _ZH_UNITS[ch]
+        if unit >= 10_000:
+            section = (section + (digit or 0)) * unit
+            total += section
+            section = 0
+        else:
+            section += (1 if digit is None else digit) * unit
+        digit = None
+    return total + section + (digit or 0)

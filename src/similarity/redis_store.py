@@ -1,0 +1,209 @@
+"""The semantic index kept in Redis, shared by every instance on that Redis.
+
+Each indexed prompt is a hash ``<prefix>vec:<namespace>:<entry_id>`` holding its
+float32 vector and JSON metadata, expiring with its answer. Every add or removal
+is also announced on the stream ``<prefix>vec-events``; instances follow the
+stream (``XREAD BLOCK``) and apply what others announce, so a new entry is
+visible everywhere without a restart. A starting instance rebuilds its FAISS
+index by scanning the hashes. Nothing is pickled: vectors are raw float32 bytes
+and metadata is JSON, both validated on the way in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from redis.asyncio import Redis
+
+from src.nlp.features import PromptFeatures
+from src.similarity.index import VectorRecord
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RedisVectorStore"]
+
+_META_VERSION = 1
+
+
+class RedisVectorStore:
+    """Reads and writes indexed prompts in Redis and follows other instances' changes.
+
+    Args:
+        client: A connected ``redis.asyncio`` client (not closed here).
+        key_prefix: Prefix of every key.
+        dimension: Vector size; stored vectors of another size are skipped.
+        origin: This instance's id, so it ignores its own announcements.
+        stream_maxlen: Approximate length the event stream is trimmed to.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        key_prefix: str,
+        dimension: int,
+        origin: str,
+        stream_maxlen: int = 10_000,
+    ) -> None:
+        self.client = client
+        self.key_prefix = key_prefix
+        self.dimension = dimension
+        self.origin = origin
+        self.stream = f"{key_prefix}vec-events"
+        self.stream_maxlen = stream_maxlen
+        self.invalid = 0
+
+    def key(self, namespace: str, entry_id: str) -> str:
+        return f"{self.key_prefix}vec:{namespace}:{entry_id}"
+
+    async def put(self, record: VectorRecord, ttl_s: float) -> None:
+        """Store a record for ``ttl_s`` seconds and announce it."""
+        meta = {
+            "v": _META_VERSION,
+            "entry_id": record.entry_id,
+            "namespace": record.namespace,
+            "fingerprint": record.fingerprint,
+            "expires_at": record.expires_at,
+            "features": record.features.to_dict(),
+        }
+        key = self.key(record.namespace, record.entry_id)
+        vector = np.ascontiguousarray(record.vector, dtype=np.float32).tobytes()
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"vector": vector, "meta": json.dumps(meta)})
+            pipe.pexpire(key, max(1, int(ttl_s * 1000)))
+            pipe.xadd(
+                self.stream,
+                {"op": "add", "key": key, "origin": self.origin},
+                maxlen=self.stream_maxlen,
+                approximate=True,
+            )
+            await pipe.execute()
+
+    async def delete(self, namespace: str, entry_id: str) -> None:
+        """Remove a record and announce the removal."""
+        key = self.key(namespace, entry_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.unlink(key)
+            pipe.xadd(
+                self.stream,
+                {"op": "del", "key": key, "origin": self.origin},
+                maxlen=self.stream_maxlen,
+                approximate=True,
+            )
+            await pipe.execute()
+
+    async def delete_namespace(self, namespace: str | None) -> int:
+        """Remove every record of a namespace (or all) without announcing each."""
+        scope = "*" if namespace is None else f"{namespace}:*"
+        removed = 0
+        async for key in self.client.scan_iter(match=f"{self.key_prefix}vec:{scope}", count=500):
+            removed += await self.client.unlink(key)
+        return removed
+
+    async def last_event_id(self) -> str:
+        """Id of the newest event, or ``"0-0"``: follow from here after a rebuild."""
+        newest = await self.client.xrevrange(self.stream, count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
+    async def load_all(self, now: float) -> list[VectorRecord]:
+        """Every valid, unexpired record under the prefix."""
+        records: list[VectorRecord] = []
+        batch: list[bytes] = []
+        async for key in self.client.scan_iter(match=f"{self.key_prefix}vec:*", count=500):
+            batch.append(key)
+            if len(batch) >= 200:
+                records.extend(await self._read(batch, now))
+                batch = []
+        if batch:
+            records.extend(await self._read(batch, now))
+        return records
+
+    async def read(self, key: str, now: float) -> VectorRecord | None:
+        """One record by its full key, or None."""
+        found = await self._read([key.encode()], now)
+        return found[0] if found else None
+
+    async def _read(self, keys: list[bytes], now: float) -> list[VectorRecord]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            rows = await pipe.execute()
+        records = []
+        for row in rows:
+            record = self._decode(row, now)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def _decode(self, row: dict[bytes, bytes], now: float) -> VectorRecord | None:
+        if not row:
+            return None
+        try:
+            meta = json.loads(row[b"meta"])
+            if meta.get("v") != _META_VERSION:
+                raise ValueError(f"unknown version {meta.get('v')!r}")
+            vector = np.frombuffer(row[b"vector"], dtype=np.float32)
+            if vector.shape != (self.dimension,) or not np.isfinite(vector).all():
+                raise ValueError("vector of the wrong size")
+            record = VectorRecord(
+                entry_id=str(meta["entry_id"]),
+                namespace=str(meta["namespace"]),
+                fingerprint=str(meta["fingerprint"]),
+                features=PromptFeatures.from_dict(meta["features"]),
+                expires_at=float(meta["expires_at"]),
+                vector=vector.copy(),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            self.invalid += 1
+            logger.warning("Skipping an invalid vector record in Redis: %s", exc)
+            return None
+        return record if record.expires_at > now else None
+
+    async def follow(
+        self,
+        since: str,
+        on_add: Callable[[VectorRecord], None],
+        on_remove: Callable[[str, str], None],
+        now: Callable[[], float],
+        *,
+        block_ms: int = 1000,
+        retry_s: float = 1.0,
+    ) -> None:
+        """Apply other instances' announcements until cancelled; survives Redis outages."""
+        last = since
+        prefix = f"{self.key_prefix}vec:"
+        while True:
+            try:
+                replies: Any = await self.client.xread(
+                    {self.stream: last}, block=block_ms, count=100
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.debug("Following %s failed, retrying: %s", self.stream, exc)
+                await asyncio.sleep(retry_s)
+                continue
+            for _stream, events in replies or ():
+                for event_id, fields in events:
+                    last = event_id.decode()
+                    if fields.get(b"origin", b"").decode() == self.origin:
+                        continue
+                    key = fields.get(b"key", b"").decode()
+                    if not key.startswith(prefix):
+                        continue
+                    if fields.get(b"op") == b"add":
+                        try:
+                            record = await self.read(key, now())
+                        except Exception as exc:
+                            logger.debug("Reading %s failed: %s", key, exc)
+                            continue
+                        if record is not None:
+                            on_add(record)
+                    elif fields.get(b"op") == b"del":
+                        namespace, _, entry_id = key[len(prefix) :].rpartition(":")
+                        on_remove(namespace, entry_id)
