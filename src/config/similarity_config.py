@@ -70,6 +70,9 @@ class SimilarityConfig(Settings):
     check_direction: bool = Field(
         default=True, description="Guard: named things in the same order where order matters."
     )
+    check_task: bool = Field(
+        default=True, description="Guard: the same output form (poem, summary, translation...)."
+    )
     min_term_overlap: float = Field(
         default=0.0,
         ge=0,

@@ -19,9 +19,10 @@ class PromptFeatures:
         entities: Lower-cased names: people, places, organisations, products...
         quantities: Canonical numbers, dates and times (``"3"``, ``"month:3"``, ``"day:+1"``).
         negated: Whether the prompt contains a negation.
-        anchors: Entities and quantities in order of appearance.
+        anchors: Entities, quantities and nouns in order of appearance.
         directional: Whether a word makes the order of the anchors matter
             ("from A to B", "A than B", 从A到B).
+        tasks: Output forms asked for ("poem", "summary", "translation"...).
         terms: Content words (lemmas), for overlap checks.
     """
 
@@ -32,6 +33,7 @@ class PromptFeatures:
     negated: bool
     anchors: tuple[str, ...]
     directional: bool
+    tasks: frozenset[str]
     terms: frozenset[str]
 
     def to_dict(self) -> dict[str, Any]:
@@ -44,6 +46,7 @@ class PromptFeatures:
             "negated": self.negated,
             "anchors": list(self.anchors),
             "directional": self.directional,
+            "tasks": sorted(self.tasks),
             "terms": sorted(self.terms),
         }
 
@@ -58,6 +61,7 @@ class PromptFeatures:
             negated=bool(data["negated"]),
             anchors=tuple(data["anchors"]),
             directional=bool(data["directional"]),
+            tasks=frozenset(data["tasks"]),
             terms=frozenset(data["terms"]),
         )
 
@@ -71,6 +75,7 @@ class GuardSettings:
     quantities: bool = True
     negation: bool = True
     direction: bool = True
+    task: bool = True
     min_term_overlap: float = 0.0
 
 
@@ -80,17 +85,20 @@ def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) ->
         return "language without a pipeline"
     if guards.language and a.language != b.language:
         return "language"
-    if guards.entities and a.entities != b.entities:
+    if guards.entities and (_unmatched(a.entities, b) or _unmatched(b.entities, a)):
         return "entities"
     if guards.quantities and a.quantities != b.quantities:
         return "quantities"
     if guards.negation and a.negated != b.negated:
         return "negation"
+    if guards.task and a.tasks != b.tasks:
+        return "task"
     if (
         guards.direction
-        and (a.directional or b.directional)
+        and a.directional
+        and b.directional
         and len(a.anchors) >= 2
-        and _order(a.anchors) != _order(b.anchors)
+        and _shared_order(a, b) != _shared_order(b, a)
     ):
         return "direction"
     if guards.min_term_overlap > 0 and a.terms and b.terms:
@@ -100,6 +108,17 @@ def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) ->
     return None
 
 
-def _order(anchors: tuple[str, ...]) -> tuple[str, ...]:
-    """Anchors in order of first appearance, each once."""
-    return tuple(dict.fromkeys(anchors))
+def _unmatched(entities: frozenset[str], other: PromptFeatures) -> set[str]:
+    """Entities of one prompt the other neither recognised nor contains as text.
+
+    Taggers disagree about what is a name; a name the other prompt still spells
+    out is the same name.
+    """
+    text = other.text.lower()
+    return {e for e in entities if e not in other.entities and e not in text}
+
+
+def _shared_order(a: PromptFeatures, b: PromptFeatures) -> tuple[str, ...]:
+    """``a``'s anchors that ``b`` also has, in ``a``'s order of first appearance."""
+    shared = set(b.anchors)
+    return tuple(x for x in dict.fromkeys(a.anchors) if x in shared)

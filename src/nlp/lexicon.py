@@ -12,13 +12,18 @@ __all__ = [
     "EN_DIRECTION",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
+    "EN_TASKS",
     "EN_TEMPORAL",
     "QUANTITY_LABELS",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
+    "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
     "ZH_GENERIC_PLACES",
+    "ZH_NEGATING_PREFIXES",
     "ZH_NEGATORS",
+    "ZH_NOT_NEGATIONS",
+    "ZH_TASKS",
     "ZH_TEMPORAL",
     "parse_zh_numeral",
 ]
@@ -79,6 +84,52 @@ ZH_GENERIC_PLACES = frozenset(
 # Units that make a number a date or time part.
 ZH_DATE_UNITS = ("年", "月", "日", "号", "点", "时", "分", "岁")
 
+# Output forms a prompt can ask for; two prompts asking for different forms
+# ("a poem about X" vs "an essay about X") want different answers.
+EN_TASKS = {
+    **dict.fromkeys(["poem", "poems", "poetry", "verse", "haiku", "sonnet", "limerick"], "poem"),
+    **dict.fromkeys(["essay", "essays", "article", "articles", "blog"], "essay"),
+    **dict.fromkeys(["story", "stories", "tale", "fable"], "story"),
+    **dict.fromkeys(["quiz", "quizzes", "exam", "test"], "quiz"),
+    **dict.fromkeys(["summary", "summarize", "summarise", "summarizing", "tl;dr"], "summary"),
+    **dict.fromkeys(["email", "e-mail", "letter"], "email"),
+    **dict.fromkeys(["joke", "jokes", "riddle", "riddles"], "joke"),
+    **dict.fromkeys(["song", "songs", "lyrics"], "song"),
+    **dict.fromkeys(["slogan", "slogans", "tagline"], "slogan"),
+    **dict.fromkeys(["outline", "outlines"], "outline"),
+    **dict.fromkeys(["speech", "speeches"], "speech"),
+    **dict.fromkeys(["tweet", "tweets"], "tweet"),
+    **dict.fromkeys(["translate", "translation", "translating"], "translation"),
+    **dict.fromkeys(["report", "reports"], "report"),
+    **dict.fromkeys(["dialogue", "dialog", "conversation"], "dialogue"),
+    **dict.fromkeys(["review", "reviews"], "review"),
+}  # fmt: skip
+
+ZH_TASKS = {
+    **dict.fromkeys(["诗", "诗歌", "古诗", "绝句", "律诗", "现代诗", "俳句"], "poem"),
+    **dict.fromkeys(["作文", "文章", "论文", "散文", "博客"], "essay"),
+    **dict.fromkeys(["故事", "童话", "寓言"], "story"),
+    **dict.fromkeys(["测验", "考题", "选择题", "试题", "测试题"], "quiz"),
+    **dict.fromkeys(["总结", "摘要", "概括", "归纳"], "summary"),
+    **dict.fromkeys(["邮件", "电子邮件", "信件", "书信"], "email"),
+    **dict.fromkeys(["笑话", "谜语"], "joke"),
+    **dict.fromkeys(["歌", "歌曲", "歌词"], "song"),
+    **dict.fromkeys(["口号", "标语"], "slogan"),
+    **dict.fromkeys(["大纲", "提纲"], "outline"),
+    **dict.fromkeys(["演讲", "演讲稿"], "speech"),
+    **dict.fromkeys(["翻译", "译成", "翻译成"], "translation"),
+    **dict.fromkeys(["报告"], "report"),
+    **dict.fromkeys(["对话"], "dialogue"),
+    **dict.fromkeys(["评论", "书评", "影评"], "review"),
+}  # fmt: skip
+
+# Words starting with a negating character that do not negate.
+ZH_NOT_NEGATIONS = frozenset(
+    {"非常", "不过", "不错", "不断", "不仅", "不但", "无论", "别人", "别的", "不少", "不久",
+     "不同", "未来", "无数", "非洲", "不管", "无比", "莫斯科", "别墅", "特别", "区别", "分别"}
+)  # fmt: skip
+ZH_NEGATING_PREFIXES = ("不", "没", "未", "无", "非", "别", "勿", "莫")
+
 ZH_NEGATORS = frozenset(
     {"不", "没", "没有", "未", "别", "勿", "莫", "非", "无", "不是", "不要", "不会", "不能", "不想",
      "不用", "无法", "并非", "不可", "不可以", "不该", "不应该", "不必", "不需要", "没法",
@@ -88,6 +139,9 @@ ZH_NEGATORS = frozenset(
 ZH_DIRECTION = frozenset(
     {"从", "到", "至", "成", "为", "比", "往", "向", "→", "->", "译成", "转成"}
 )
+
+# Direction markers that jieba keeps inside longer words (转换成, 翻译为...).
+ZH_DIRECTION_IN_WORDS = ("成", "为", "到", "往", "至")
 
 ZH_TEMPORAL = {
     "今天": "day:0", "今日": "day:0", "今晚": "day:0", "明天": "day:+1", "明日": "day:+1",

@@ -132,7 +132,15 @@ class PromptPreprocessor:
                 results[i] = self._chinese(normalized[i], lang)
             elif lang == "other":
                 results[i] = PromptFeatures(
-                    normalized[i], "other", frozenset(), frozenset(), False, (), False, frozenset()
+                    text=normalized[i],
+                    language="other",
+                    entities=frozenset(),
+                    quantities=frozenset(),
+                    negated=False,
+                    anchors=(),
+                    directional=False,
+                    tasks=frozenset(),
+                    terms=frozenset(),
                 )
         return [r for r in results if r is not None]
 
@@ -144,8 +152,13 @@ class PromptPreprocessor:
         anchors: list[str] = []
         negated = directional = False
         terms: set[str] = set()
+        tasks: set[str] = set()
         for token in doc:
             lower = token.lower_
+            task = lexicon.EN_TASKS.get(lower) or lexicon.EN_TASKS.get(token.lemma_.lower())
+            if task is not None:
+                tasks.add(task)
+                continue
             if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
                 negated = True
             if lower in lexicon.EN_DIRECTION:
@@ -177,6 +190,8 @@ class PromptPreprocessor:
                 anchors.append(lower)
             elif token.pos_ in ("NOUN", "VERB", "ADJ", "NUM") and not token.is_stop:
                 terms.add(token.lemma_.lower())
+                if token.pos_ == "NOUN":
+                    anchors.append(token.lemma_.lower())
         return PromptFeatures(
             text=text,
             language="en",
@@ -185,6 +200,7 @@ class PromptPreprocessor:
             negated=negated,
             anchors=tuple(anchors),
             directional=directional,
+            tasks=frozenset(tasks),
             terms=frozenset(terms) | frozenset(entities),
         )
 
@@ -196,6 +212,7 @@ class PromptPreprocessor:
         anchors: list[str] = []
         negated = directional = False
         terms: set[str] = set()
+        tasks: set[str] = set()
         stop_words = self._zh.Defaults.stop_words
         for pair in self._posseg.cut(text):
             word, flag = pair.word.strip(), pair.flag
@@ -205,9 +222,19 @@ class PromptPreprocessor:
                 # 3 + 月 -> "3月": a date part keeps its unit, so 3月4日 differs from 4月3日.
                 quantities[-1] = anchors[-1] = quantities[-1] + word
                 continue
-            if word in lexicon.ZH_NEGATORS:
+            if word in lexicon.ZH_NEGATORS or (
+                word.startswith(lexicon.ZH_NEGATING_PREFIXES)
+                and len(word) <= 3
+                and word not in lexicon.ZH_NOT_NEGATIONS
+            ):
                 negated = True
-            if word in lexicon.ZH_DIRECTION:
+            task = lexicon.ZH_TASKS.get(word)
+            if task is not None:
+                tasks.add(task)
+                continue
+            if word in lexicon.ZH_DIRECTION or any(
+                m in word for m in lexicon.ZH_DIRECTION_IN_WORDS
+            ):
                 directional = True
             tag = lexicon.ZH_TEMPORAL.get(word)
             if tag is not None:
@@ -219,11 +246,14 @@ class PromptPreprocessor:
                 quantities.extend(found)
                 anchors.extend(found)
                 continue
-            if flag in lexicon.ZH_ENTITY_FLAGS and word not in lexicon.ZH_GENERIC_PLACES:
+            is_name = flag in lexicon.ZH_ENTITY_FLAGS and (len(word) > 1 or flag == "eng")
+            if is_name and word not in lexicon.ZH_GENERIC_PLACES:
                 entities.append(word.lower())
                 anchors.append(word.lower())
             elif flag[:1] in ("n", "v", "a") and word not in stop_words:
                 terms.add(word)
+                if flag.startswith("n"):
+                    anchors.append(word)
         return PromptFeatures(
             text=text,
             language=language,
@@ -232,6 +262,7 @@ class PromptPreprocessor:
             negated=negated,
             anchors=tuple(anchors),
             directional=directional,
+            tasks=frozenset(tasks),
             terms=frozenset(terms) | frozenset(entities),
         )
 

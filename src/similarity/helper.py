@@ -103,6 +103,7 @@ class SimilaritySearchHelper:
             quantities=self.config.check_quantities,
             negation=self.config.check_negation,
             direction=self.config.check_direction,
+            task=self.config.check_task,
             min_term_overlap=self.config.min_term_overlap,
         )
         self.preprocessor = PromptPreprocessor(self.config.english_pipeline)
