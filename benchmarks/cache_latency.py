@@ -1,4 +1,4 @@
-"""Latency of exact cache hits and overhead of the miss path, on a real engine.
+"""Latency of cache hits and overhead of the miss path, on a real engine.
 
 Run from the repository root (after ``scripts/setup.sh``)::
 
@@ -11,7 +11,10 @@ starts its own ``redis-server`` on a free loopback port. It prints:
   through ``EnhancedAsyncLLM.generate`` and through the handler's ``add_request_v2``;
 * a miss through ``EnhancedAsyncLLM.generate`` with the cache on but empty, against
   plain ``AsyncLLM.generate`` on the same engine (first output and full request),
-  the two interleaved so drift hits both alike, each on prompts never seen before.
+  the two interleaved so drift hits both alike, each on prompts never seen before —
+  once with the exact cache alone, once with the semantic stage too;
+* first-output latency of a semantic hit (a paraphrase of a stored prompt, from
+  the English paraphrases of ``benchmarks/data/semantic_pairs_dev.jsonl``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -39,6 +43,8 @@ from src.config import CacheConfig, HandlerConfig, VLLMConfig
 from src.handler.enhanced_llm_factory import EnhancedLLMFactory
 from src.tiny_model import build_tiny_model, default_tiny_model_dir, is_tiny_model_dir
 from tests.support.redis_server import RedisServer
+
+PAIRS = Path(__file__).parent / "data" / "semantic_pairs_dev.jsonl"
 
 WORDS = [
     "river",
@@ -114,19 +120,32 @@ async def main(args: argparse.Namespace) -> None:
             await first_and_total(engine.generate(warm, params, f"w{i}", namespace=ns))
             await first_and_total(AsyncLLM.generate(engine, warm + " plain", params, f"wp{i}"))
 
-        # Misses: ours (cache on, key never stored) against plain AsyncLLM, interleaved.
-        ours_first, ours_total, plain_first, plain_total = [], [], [], []
-        for i in range(args.rounds):
-            pair = [
-                ("ours", engine.generate(prompt(i, "miss"), params, f"m{i}", namespace=ns)),
-                ("plain", AsyncLLM.generate(engine, prompt(i, "plain"), params, f"p{i}")),
-            ]
-            if i % 2:
-                pair.reverse()
-            for name, stream in pair:
-                first, total = await first_and_total(stream)
-                (ours_first if name == "ours" else plain_first).append(first)
-                (ours_total if name == "ours" else plain_total).append(total)
+        async def misses(tag: str) -> tuple[list[float], ...]:
+            """Ours (cache on, key never stored) against plain AsyncLLM, interleaved."""
+            ours_first, ours_total, plain_first, plain_total = [], [], [], []
+            for i in range(args.rounds):
+                pair = [
+                    ("ours", engine.generate(prompt(i, tag), params, f"{tag}{i}", namespace=ns)),
+                    (
+                        "plain",
+                        AsyncLLM.generate(engine, prompt(i, "plain" + tag), params, f"p{tag}{i}"),
+                    ),
+                ]
+                if i % 2:
+                    pair.reverse()
+                for name, stream in pair:
+                    first, total = await first_and_total(stream)
+                    (ours_first if name == "ours" else plain_first).append(first)
+                    (ours_total if name == "ours" else plain_total).append(total)
+            return ours_first, ours_total, plain_first, plain_total
+
+        # The exact cache alone: the semantic stage is detached for this part.
+        similarity, engine.similarity = engine.similarity, None
+        ours_first, ours_total, plain_first, plain_total = await misses("miss")
+        engine.similarity = similarity
+        sem_first, sem_total, sem_plain_first, sem_plain_total = (
+            await misses("semmiss") if similarity is not None else ([], [], [], [])
+        )
 
         # Hits on the prompts the miss rounds stored.
         async def memory_hit(i: int) -> float:
@@ -153,6 +172,26 @@ async def main(args: argparse.Namespace) -> None:
         via_handler = await timed(args.rounds, handler_hit)
         assert engine.cache_stats.exact_hits - levels_before == 4 * args.rounds
 
+        semantic: list[float] = []
+        if similarity is not None:
+            pairs = [
+                row
+                for row in map(json.loads, PAIRS.read_text(encoding="utf-8").splitlines())
+                if row["kind"] == "paraphrase" and row["lang"] == "en"
+            ]
+            hits_before = engine.cache_stats.semantic_hits
+            for i in range(args.rounds):
+                row = pairs[i % len(pairs)]
+                space = f"sem-{i}"
+                await first_and_total(engine.generate(row["a"], params, f"sa{i}", namespace=space))
+                start = time.perf_counter()
+                async for output in engine.generate(row["b"], params, f"sb{i}", namespace=space):
+                    info = getattr(output, "cache_info", None)
+                    if info is not None and info.level == "semantic":
+                        semantic.append(time.perf_counter() - start)
+                    break
+            assert engine.cache_stats.semantic_hits - hits_before == len(semantic)
+
         print(f"\nmodel {model}, max_tokens={args.max_tokens}, redis {redis_url}\n")
         print(summary("memory hit, first output (generate)", mem, "us"))
         print(summary("redis hit, first output (generate)", red, "us"))
@@ -162,11 +201,23 @@ async def main(args: argparse.Namespace) -> None:
         print(summary("miss, whole request (EnhancedAsyncLLM, cache empty)", ours_total))
         print(summary("plain AsyncLLM.generate, whole request", plain_total))
         for label, ours, plain in (
-            ("first output", ours_first, plain_first),
-            ("whole request", ours_total, plain_total),
+            ("exact cache, first output", ours_first, plain_first),
+            ("exact cache, whole request", ours_total, plain_total),
+            ("with semantic stage, first output", sem_first, sem_plain_first),
+            ("with semantic stage, whole request", sem_total, sem_plain_total),
         ):
-            overhead = statistics.median(ours) / statistics.median(plain) - 1
-            print(f"miss-path overhead vs plain AsyncLLM ({label}): {overhead * 100:+.2f} %")
+            if ours:
+                overhead = statistics.median(ours) / statistics.median(plain) - 1
+                added = (statistics.median(ours) - statistics.median(plain)) * 1e3
+                print(
+                    f"miss-path overhead vs plain AsyncLLM ({label}): "
+                    f"{overhead * 100:+.2f} % ({added:+.2f} ms)"
+                )
+        if sem_first:
+            print(summary("miss with semantic stage, first output", sem_first))
+        if semantic:
+            print(summary("semantic hit, first output (generate)", semantic, "us"))
+            print(f"semantic hits: {len(semantic)} of {args.rounds} paraphrases")
         stats = engine.describe_cache()
         print(
             f"\ncache: {stats['exact_hits']} exact hits, {stats['stored']} stored, "

@@ -75,7 +75,7 @@ def report(results: list[dict], threshold: float, title: str) -> None:
         full = sum(r["hit"] for r in rows) / len(rows)
         label = "recall" if kind == "paraphrase" else "false hits"
         print(f"{lang:<5}{kind:<12}{len(rows):>4}   {by_score:>12.2f}   {full:>14.2f}   ({label})")
-    for lang in sorted({r["lang"] for r in results}) + ["all"]:
+    for lang in [*sorted({r["lang"] for r in results}), "all"]:
         mine = [r for r in results if lang == "all" or r["lang"] == lang]
         para = [r for r in mine if r["kind"] == "paraphrase"]
         neg = [r for r in mine if r["kind"] != "paraphrase"]

@@ -37,12 +37,12 @@ def engine_requests(handler: EnhancedVLLMHandler) -> int:
 @contextlib.contextmanager
 def cache_swapped(engine: EnhancedAsyncLLM, cache: MultiLevelCacheManager) -> Iterator[None]:
     """Serve the shared engine through another cache for one test."""
-    saved = (engine.cache, engine.cache_config, engine.cache_stats)
+    saved = (engine.cache, engine.cache_config, engine.cache_stats, engine.similarity)
     engine.attach(cache=cache, cache_config=CacheConfig(redis_url=None))
     try:
         yield
     finally:
-        engine.cache, engine.cache_config, engine.cache_stats = saved
+        engine.cache, engine.cache_config, engine.cache_stats, engine.similarity = saved
 
 
 # ---------------------------------------------------------------------- exact hits

@@ -155,3 +155,14 @@ def test_tiny_model_tokenizer_decodes_to_readable_text(tiny_model_dir) -> None:
     assert sum(ch.isalpha() for ch in text) > len(text) / 2
     words = "the river runs through the old city"
     assert tokenizer.decode(tokenizer.encode(words, add_special_tokens=False)).strip() == words
+
+
+def test_configuration_doc_lists_every_field() -> None:
+    from pathlib import Path
+
+    from src.config.handler_config import FeatureFlags
+
+    doc = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for model in (VLLMConfig, CacheConfig, SimilarityConfig, HandlerConfig, FeatureFlags):
+        for name in model.model_fields:
+            assert f"| `{name}` |" in doc, f"{model.__name__}.{name} is not documented"

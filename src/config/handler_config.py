@@ -19,7 +19,10 @@ class FeatureFlags(BaseModel):
         description="Log each request's lifecycle (ids, timings, outcome) at INFO, not DEBUG.",
     )
     enable_cache: bool = Field(default=True, description="Serve repeated requests from cache.")
-    enable_nlp: bool = Field(default=True, description="Preprocess prompts with spaCy.")
+    enable_nlp: bool = Field(
+        default=True,
+        description="Preprocess prompts with spaCy; semantic lookup is off without it.",
+    )
     enable_similarity: bool = Field(
         default=True, description="Answer paraphrases through the semantic index."
     )

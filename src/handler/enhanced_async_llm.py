@@ -200,19 +200,39 @@ class EnhancedAsyncLLM(AsyncLLM):
                 yield _replay(entry, prompt, request_id, CacheInfo("in_flight", key.digest))
                 return
 
-        # 4. Semantic lookup: a stored paraphrase asking the same thing.
-        prepared = await self._prepare(key)
-        if prepared is not None:
-            served = await self._semantic_hit(prepared, prompt, request_id)
-            if served is not None:
-                yield served
-                return
+        # From here on this request leads: identical ones arriving now wait for it.
+        answer = self._lead(key)
+        try:
+            # 4. Semantic lookup: a stored paraphrase asking the same thing.
+            prepared = await self._prepare(key)
+            if prepared is not None:
+                found = await self._semantic_hit(prepared)
+                if found is not None:
+                    entry, info = found
+                    if answer is not None:
+                        answer.set_result(entry)
+                    yield _replay(entry, prompt, request_id, info)
+                    return
 
-        # 5. Engine, storing the answer (and its prompt's vector) once complete.
-        async for output in self._generate_and_store(
-            key, prepared, prompt, sampling_params, request_id, **kwargs
-        ):
-            yield output
+            # 5. Engine, storing the answer (and its prompt's vector) once complete.
+            async for output in self._generate_and_store(
+                key, prepared, answer, prompt, sampling_params, request_id, **kwargs
+            ):
+                yield output
+        finally:
+            if answer is not None:
+                if not answer.done():
+                    answer.set_result(None)  # failed or cancelled: followers run their own
+                if self._in_flight_answers.get(key.digest) is answer:
+                    del self._in_flight_answers[key.digest]
+
+    def _lead(self, key: RequestKey) -> asyncio.Future[CacheEntry | None] | None:
+        """Register this request as the one computing ``key``'s answer, if none is."""
+        if not self.cache_config.deduplicate_in_flight or key.digest in self._in_flight_answers:
+            return None
+        answer: asyncio.Future[CacheEntry | None] = asyncio.get_running_loop().create_future()
+        self._in_flight_answers[key.digest] = answer
+        return answer
 
     def _request_key(
         self, prompt: Any, params: SamplingParams, namespace: str | None, lora: Any
@@ -246,9 +266,7 @@ class EnhancedAsyncLLM(AsyncLLM):
             logger.warning("Semantic preprocessing failed, treated as a miss: %s", exc)
             return None
 
-    async def _semantic_hit(
-        self, prepared: PreparedPrompt, prompt: Any, request_id: str
-    ) -> RequestOutput | None:
+    async def _semantic_hit(self, prepared: PreparedPrompt) -> tuple[CacheEntry, CacheInfo] | None:
         assert self.similarity is not None and self.cache is not None
         try:
             match = await self.similarity.match(prepared)
@@ -266,45 +284,35 @@ class EnhancedAsyncLLM(AsyncLLM):
             return None
         self.cache_stats.semantic_hits += 1
         info = CacheInfo("semantic", match.entry_id, score=match.score, entry_id=match.entry_id)
-        return _replay(entry, prompt, request_id, info)
+        return entry, info
 
     async def _generate_and_store(
         self,
         key: RequestKey,
         prepared: PreparedPrompt | None,
+        answer: asyncio.Future[CacheEntry | None] | None,
         prompt: Any,
         params: SamplingParams,
         request_id: str,
         **kwargs: Any,
     ) -> AsyncGenerator[RequestOutput, None]:
         assert self.cache is not None
-        answer: asyncio.Future[CacheEntry | None] | None = None
-        if self.cache_config.deduplicate_in_flight and key.digest not in self._in_flight_answers:
-            answer = asyncio.get_running_loop().create_future()
-            self._in_flight_answers[key.digest] = answer
         acc = StreamAccumulator(params.output_kind)
         self.cache_stats.engine_requests += 1
-        try:
-            async for output in super().generate(prompt, params, request_id, **kwargs):
-                acc.update(output)
-                if output.finished:
-                    # Store before handing over the last output: a caller that
-                    # stops iterating on `finished` closes this generator.
-                    entry = self._complete_entry(key, prompt, params, acc)
-                    if entry is not None and await self.cache.set(entry):
-                        self.cache_stats.stored += 1
-                        await self._index(prepared, entry)
-                    else:
-                        self.cache_stats.not_stored += 1
-                    if answer is not None and not answer.done():
-                        answer.set_result(entry)
-                yield output
-        finally:
-            if answer is not None:
-                if not answer.done():
-                    answer.set_result(None)  # failed or cancelled: followers run their own
-                if self._in_flight_answers.get(key.digest) is answer:
-                    del self._in_flight_answers[key.digest]
+        async for output in super().generate(prompt, params, request_id, **kwargs):
+            acc.update(output)
+            if output.finished:
+                # Store before handing over the last output: a caller that stops
+                # iterating on `finished` closes this generator.
+                entry = self._complete_entry(key, prompt, params, acc)
+                if entry is not None and await self.cache.set(entry):
+                    self.cache_stats.stored += 1
+                    await self._index(prepared, entry)
+                else:
+                    self.cache_stats.not_stored += 1
+                if answer is not None and not answer.done():
+                    answer.set_result(entry)
+            yield output
 
     async def _index(self, prepared: PreparedPrompt | None, entry: CacheEntry) -> None:
         if prepared is None or self.similarity is None:

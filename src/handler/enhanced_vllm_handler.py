@@ -21,7 +21,6 @@ from vllm.sampling_params import SamplingParams
 from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
 from src.cache.manager import MultiLevelCacheManager
-from src.cache.memory import MemoryBackend
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
 from src.errors import EngineStartError, HandlerStateError, InvalidRequestError
 from src.handler.enhanced_async_llm import CacheInfo, EnhancedAsyncLLM
@@ -234,14 +233,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             )
         if self._owns_similarity:
             await self._similarity.start()
-        memory = self._cache.level("memory") if self._cache is not None else None
-        if (
-            self._cache is not None
-            and self._cache.level("redis") is None
-            and isinstance(memory, MemoryBackend)
-        ):
-            # Memory is the only home of answers: an evicted answer takes its vector along.
-            memory.add_removal_listener(self._similarity.forget_local)
+        if self._cache is not None:
+            self._similarity.follow_evictions(self._cache)
 
     async def _close_similarity(self) -> None:
         if self._owns_similarity and self._similarity is not None:

@@ -11,6 +11,7 @@ from src.config import HandlerConfig, VLLMConfig
 from src.errors import ConfigurationError
 from src.handler.enhanced_vllm_handler import EnhancedVLLMHandler
 from src.handler.legacy import warn_deprecated
+from src.similarity.helper import SimilaritySearchHelper
 
 __all__ = ["NLPEnhancedVLLMHandler"]  # noqa: F822 - served by __getattr__
 
@@ -22,7 +23,7 @@ class _NLPEnhancedVLLMHandler(EnhancedVLLMHandler):
         self,
         vllm_config: VLLMConfig,
         cache_manager: MultiLevelCacheManager | None = None,
-        similarity_search_helper: object | None = None,
+        similarity_search_helper: SimilaritySearchHelper | None = None,
         handler_config: HandlerConfig | None = None,
     ) -> None:
         if cache_manager is not None and not isinstance(cache_manager, MultiLevelCacheManager):
@@ -30,12 +31,19 @@ class _NLPEnhancedVLLMHandler(EnhancedVLLMHandler):
                 "cache_manager must be a MultiLevelCacheManager, "
                 f"not {type(cache_manager).__name__}"
             )
-        if similarity_search_helper is not None:
+        if similarity_search_helper is not None and not isinstance(
+            similarity_search_helper, SimilaritySearchHelper
+        ):
             raise ConfigurationError(
-                "ready-made similarity_search_helper objects are not accepted yet; pass "
-                "similarity_config to create_enhanced_system() instead"
+                "similarity_search_helper must be a SimilaritySearchHelper, "
+                f"not {type(similarity_search_helper).__name__}"
             )
-        super().__init__(vllm_config, handler_config=handler_config, cache=cache_manager)
+        super().__init__(
+            vllm_config,
+            handler_config=handler_config,
+            cache=cache_manager,
+            similarity=similarity_search_helper,
+        )
 
 
 def __getattr__(name: str) -> type:

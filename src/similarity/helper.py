@@ -28,6 +28,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from src.cache.manager import MultiLevelCacheManager
+from src.cache.memory import MemoryBackend
 from src.config import SimilarityConfig
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
 from src.nlp.preprocessor import PromptPreprocessor
@@ -304,6 +306,18 @@ class SimilaritySearchHelper:
         """Drop an entry from this process's index only (its answer left this process)."""
         if self.index is not None and self.index.remove(namespace, entry_id):
             self.counts["removed"] += 1
+
+    def follow_evictions(self, cache: MultiLevelCacheManager) -> None:
+        """Drop a prompt's vector when its answer leaves ``cache`` for good.
+
+        With only a memory level, an answer evicted or expired from memory is
+        gone, so its vector goes too. With Redis the answer lives on there (and
+        the vector's Redis copy expires with it); stale vectors met in a search
+        are dropped by the caller when the answer is not found.
+        """
+        memory = cache.level("memory")
+        if cache.level("redis") is None and isinstance(memory, MemoryBackend):
+            memory.add_removal_listener(self.forget_local)
 
     async def clear(self, namespace: str | None = None) -> int:
         """Forget every prompt of a namespace (or all), here and in Redis.

@@ -1,0 +1,134 @@
+"""The spaCy preprocessor and the content guards, on real pipelines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from src.nlp import GuardSettings, PromptPreprocessor, detect_language, disagreement
+from src.nlp.lexicon import parse_zh_numeral
+
+
+@pytest.fixture(scope="module")
+async def nlp() -> AsyncIterator[PromptPreprocessor]:
+    preprocessor = PromptPreprocessor()
+    await preprocessor.start()
+    yield preprocessor
+
+
+async def features(nlp: PromptPreprocessor, text: str):
+    (result,) = await nlp.process([text])
+    return result
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("How do rainbows form?", "en"),
+        ("彩虹是怎么形成的？", "zh"),
+        ("如何学习Python编程？", "zh"),
+        ("How do I say 谢谢 politely?", "en"),
+        ("Docker 和 Kubernetes 有什么区别", "mixed"),
+        ("Как дела?", "other"),
+        ("12345", "other"),
+    ],
+)
+def test_language_by_script(text, language) -> None:
+    assert detect_language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("numeral", "value"),
+    [("三", 3), ("十二", 12), ("二十", 20), ("三百零五", 305), ("两千", 2000), ("一万五千", 15000)],
+)
+def test_chinese_numerals(numeral, value) -> None:
+    assert parse_zh_numeral(numeral) == value
+
+
+def test_not_a_numeral() -> None:
+    assert parse_zh_numeral("天气") is None
+
+
+async def test_english_features(nlp) -> None:
+    f = await features(nlp, "Can you not book two flights from Madrid to Lisbon on Friday?")
+    assert f.language == "en"
+    assert {"madrid", "lisbon"} <= f.entities
+    assert {"2", "weekday:4"} <= f.quantities
+    assert f.negated and f.directional
+    assert f.anchors.index("madrid") < f.anchors.index("lisbon")
+
+
+async def test_chinese_features(nlp) -> None:
+    f = await features(nlp, "下周三从成都到重庆不要买三张票")
+    assert f.language == "zh"
+    assert {"成都", "重庆"} <= f.entities
+    assert "3" in f.quantities
+    assert f.negated and f.directional
+
+
+async def test_number_words_and_digits_agree(nlp) -> None:
+    a = await features(nlp, "Name seven wonders of the ancient world.")
+    b = await features(nlp, "Name 7 wonders of the ancient world.")
+    assert a.quantities == b.quantities == frozenset({"7"})
+
+
+async def test_features_survive_a_round_trip(nlp) -> None:
+    from src.nlp import PromptFeatures
+
+    f = await features(nlp, "Write a limerick about Oslo in March.")
+    assert PromptFeatures.from_dict(f.to_dict()) == f
+    assert f.tasks == frozenset({"poem"})
+
+
+GUARDED = [
+    ("entities", "What is the national dish of Peru?", "What is the national dish of Chile?"),
+    ("quantities", "Plan a workout of 20 minutes.", "Plan a workout of 45 minutes."),
+    ("quantities", "明天杭州会下雨吗？", "后天杭州会下雨吗？"),
+    ("negation", "Is it healthy to skip breakfast?", "Is it not healthy to skip breakfast?"),
+    ("negation", "这个药可以空腹吃吗？", "这个药不可以空腹吃吗？"),
+    ("direction", "Is a cheetah faster than a lion?", "Is a lion faster than a cheetah?"),
+    ("direction", "从南京到苏州坐高铁要多久？", "从苏州到南京坐高铁要多久？"),
+    ("task", "Write a poem about the desert.", "Write a joke about the desert."),
+    ("language", "What is the capital of Peru?", "秘鲁的首都是哪里？"),
+    ("language without a pipeline", "Какая столица Перу?", "Какая столица Перу?"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("guard", "a", "b"), GUARDED)
+async def test_each_guard_rejects_its_kind(nlp, guard, a, b) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings()) == guard
+
+
+@pytest.mark.parametrize(("guard", "a", "b"), GUARDED[:-1])
+async def test_a_disabled_guard_lets_its_kind_through(nlp, guard, a, b) -> None:
+    fa, fb = await nlp.process([a, b])
+    off = {"quantities": "quantities", "entities": "entities", "negation": "negation",
+           "direction": "direction", "task": "task", "language": "language"}[guard]  # fmt: skip
+    settings = GuardSettings(**{off: False})
+    assert disagreement(fa, fb, settings) != guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("What's a good name for a beagle puppy?", "Suggest a name for my beagle puppy."),
+        ("How do I boil an egg?", "What is the way to boil an egg?"),
+        ("北京有哪些博物馆值得去？", "北京有什么值得去的博物馆？"),
+    ],
+)  # fmt: skip
+async def test_paraphrases_pass_every_guard(nlp, a, b) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings()) is None
+
+
+async def test_term_overlap_guard_is_optional(nlp) -> None:
+    fa, fb = await nlp.process(["How do I boil an egg?", "Recommend a jazz album."])
+    assert disagreement(fa, fb, GuardSettings()) is None  # the embedding keeps these apart
+    assert disagreement(fa, fb, GuardSettings(min_term_overlap=0.2)) == "terms"
+
+
+async def test_process_before_start_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="start"):
+        await PromptPreprocessor().process(["hello"])

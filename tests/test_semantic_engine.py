@@ -1,0 +1,69 @@
+"""Paraphrases answered from cache inside EnhancedAsyncLLM.generate, on a real engine."""
+
+from __future__ import annotations
+
+import pytest
+from vllm import SamplingParams
+
+from tests.conftest import final_output
+
+pytestmark = pytest.mark.engine
+
+GREEDY = SamplingParams(max_tokens=12, temperature=0.0)
+
+
+async def ask(handler, prompt, namespace, params=GREEDY):
+    return await final_output(await handler.add_request_v2(prompt, params, namespace=namespace))
+
+
+async def test_paraphrase_is_served_from_cache(handler, namespace) -> None:
+    first = await ask(handler, "What is the capital city of Kenya?", namespace)
+    engine_requests = handler.engine.cache_stats.engine_requests
+    again = await ask(handler, "Tell me the capital of Kenya.", namespace)
+    meta = again.metadata
+    assert meta["cache_hit"] is True and meta["cache_level"] == "semantic"
+    assert meta["similarity"] >= handler.similarity_config.threshold
+    assert meta["matched_entry_id"]
+    assert again.text == first.text and again.token_ids == first.token_ids
+    assert handler.engine.cache_stats.engine_requests == engine_requests
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "What is the capital city of Uganda?",  # another entity
+        "What was the capital city of Kenya in 1950?",  # a date
+        "What is not the capital city of Kenya?",  # negation
+        "Write a poem about the capital city of Kenya.",  # another task
+        "肯尼亚的首都是哪里？",  # another language
+    ],
+)
+async def test_hard_negatives_go_to_the_engine(handler, namespace, asked) -> None:
+    await ask(handler, "What is the capital city of Kenya?", namespace)
+    out = await ask(handler, asked, namespace)
+    assert out.metadata["cache_hit"] is False and out.error is None
+
+
+async def test_paraphrase_never_crosses_namespaces_or_params(handler, namespace) -> None:
+    await ask(handler, "How do owls see at night?", namespace)
+    other_tenant = await ask(handler, "How can owls see in the dark at night?", namespace + "-b")
+    other_params = await ask(
+        handler, "How can owls see in the dark at night?", namespace, SamplingParams(max_tokens=7)
+    )
+    assert other_tenant.metadata["cache_hit"] is False
+    assert other_params.metadata["cache_hit"] is False
+
+
+async def test_cleared_answer_is_not_served_semantically(handler, namespace) -> None:
+    await ask(handler, "Why do cats sleep so much?", namespace)
+    await handler.clear_cache(namespace)
+    out = await ask(handler, "Why do cats sleep a lot?", namespace)
+    assert out.metadata["cache_hit"] is False
+
+
+async def test_health_reports_the_semantic_stage(handler) -> None:
+    similarity = (await handler.health_check())["components"]["similarity"]
+    assert similarity["state"] == "ok"
+    assert similarity["startup_s"] > 0 and similarity["nlp_startup_s"] > 0
+    assert similarity["shared_through_redis"] is True
+    assert similarity["vectors"] >= 1

@@ -1,0 +1,231 @@
+"""SimilaritySearchHelper on real embeddings, real FAISS and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from src.cache import CachedCompletion, CacheEntry, MemoryBackend, MultiLevelCacheManager
+from src.config import SimilarityConfig
+from src.similarity import SimilaritySearchHelper, VectorIndex, VectorRecord
+from tests.conftest import wait_until
+from tests.support.clock import ManualClock
+
+
+def prefix() -> str:
+    return f"sim-{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(scope="module")
+async def helper() -> AsyncIterator[SimilaritySearchHelper]:
+    """One memory-only helper (models load once); tests use their own namespaces."""
+    async with SimilaritySearchHelper(SimilarityConfig()) as started:
+        yield started
+
+
+async def test_paraphrase_is_found_with_its_score(helper, namespace) -> None:
+    await helper.add("How do I make a paper airplane?", "plane", namespace=namespace)
+    match = await helper.search("How can I make a paper airplane?", namespace=namespace)
+    assert match is not None and match.entry_id == "plane"
+    assert helper.config.threshold <= match.score <= 1.0001
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [
+        ("What is the population of Norway?", "What is the population of Sweden?"),
+        ("Give me 4 ideas for a birthday party.", "Give me 9 ideas for a birthday party."),
+        ("Is Rome sunny on Monday?", "Is Rome sunny on Friday?"),
+        ("Is it safe to swim after eating?", "Is it not safe to swim after eating?"),
+        ("Is a dolphin smarter than a dog?", "Is a dog smarter than a dolphin?"),
+        ("Write a poem about winter mornings.", "Write an essay about winter mornings."),
+        ("How do I learn to play the guitar?", "吉他怎么学？"),
+        ("挪威的人口有多少？", "瑞典的人口有多少？"),
+        ("周一罗马天气怎么样？", "周五罗马天气怎么样？"),
+        ("游泳前可以吃东西吗？", "游泳前不可以吃东西吗？"),
+        ("How do I learn to play the guitar?", "How do I repair a bicycle tyre?"),
+    ],
+)  # fmt: skip
+async def test_hard_negatives_are_rejected(helper, namespace, stored, asked) -> None:
+    await helper.add(stored, "stored", namespace=namespace)
+    assert await helper.search(stored, namespace=namespace) is not None  # it is indexed
+    assert await helper.search(asked, namespace=namespace) is None
+
+
+async def test_namespaces_and_fingerprints_are_isolated(helper, namespace) -> None:
+    await helper.add("Who discovered penicillin?", "e", namespace=namespace, fingerprint="greedy")
+    assert await helper.search("Who discovered penicillin?", namespace=namespace + "x",
+                               fingerprint="greedy") is None  # fmt: skip
+    assert await helper.search("Who discovered penicillin?", namespace=namespace,
+                               fingerprint="sampled") is None  # fmt: skip
+    assert await helper.search("Who discovered penicillin?", namespace=namespace,
+                               fingerprint="greedy") is not None  # fmt: skip
+
+
+async def test_remove_and_clear(helper, namespace) -> None:
+    await helper.add("What is a prime number?", "p", namespace=namespace)
+    assert await helper.remove("p", namespace=namespace)
+    assert await helper.search("What is a prime number?", namespace=namespace) is None
+    await helper.add("What is a prime number?", "p", namespace=namespace)
+    assert await helper.clear(namespace) == 1
+    assert await helper.search("What is a prime number?", namespace=namespace) is None
+
+
+async def test_expired_vectors_are_not_matched(namespace) -> None:
+    clock = ManualClock()
+    async with SimilaritySearchHelper(SimilarityConfig(), clock=clock) as helper:
+        await helper.add("How tall is Mount Fuji?", "f", namespace=namespace, ttl_s=10)
+        assert await helper.search("How tall is Mount Fuji?", namespace=namespace)
+        clock.advance(11)
+        assert await helper.search("How tall is Mount Fuji?", namespace=namespace) is None
+        assert len(helper.index) == 0
+
+
+async def test_concurrent_prompts_share_embedding_batches(helper, namespace) -> None:
+    batches = helper.embedder.batches
+    texts = [f"Question {i}: how do tides work near island {i}?" for i in range(24)]
+    await asyncio.gather(*(helper.search(t, namespace=namespace) for t in texts))
+    assert helper.embedder.batches - batches < len(texts)
+
+
+async def test_evicted_answer_takes_its_vector_along(helper, namespace) -> None:
+    clock = ManualClock()
+    memory = MemoryBackend(max_entries=1, max_bytes=1 << 20, clock=clock)
+    cache = MultiLevelCacheManager([memory])
+    helper.follow_evictions(cache)
+    for digest, prompt in (("old", "How do volcanoes erupt?"), ("new", "Why do leaves fall?")):
+        await helper.add(prompt, digest, namespace=namespace)
+        await cache.set(
+            CacheEntry(
+                key=digest, namespace=namespace, model="m", prompt=prompt, prompt_token_ids=None,
+                completions=[CachedCompletion(index=0, text="x", token_ids=[1],
+                                              finish_reason="stop")],
+                created_at=clock(), expires_at=clock() + 60,
+            )
+        )  # fmt: skip
+    assert memory.stats.evictions == 1
+    assert await helper.search("How do volcanoes erupt?", namespace=namespace) is None
+    assert await helper.search("Why do leaves fall?", namespace=namespace) is not None
+
+
+# ---------------------------------------------------------------------- the FAISS index
+
+
+def record(i: int, namespace: str = "ns", dim: int = 8) -> VectorRecord:
+    rng = np.random.default_rng(i)
+    vector = rng.standard_normal(dim).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    from src.nlp import PromptFeatures
+
+    features = PromptFeatures(
+        text=f"t{i}", language="en", entities=frozenset(), quantities=frozenset(),
+        negated=False, anchors=(), directional=False, tasks=frozenset(), terms=frozenset(),
+    )  # fmt: skip
+    return VectorRecord(f"e{i}", namespace, "fp", features, 1e12, vector)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_index_add_search_remove_and_bound(kind) -> None:
+    index = VectorIndex(8, kind=kind, max_entries=50)
+    for i in range(80):
+        index.add(record(i))
+    assert len(index) == 50 and index.evictions == 30
+    hits = index.search(record(70).vector, "ns", "fp", 3, now=0)
+    assert hits[0][0].entry_id == "e70" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert index.search(record(5).vector, "ns", "fp", 1, now=0)[0][0].entry_id != "e5"  # evicted
+    for i in range(30, 75):
+        assert index.remove("ns", f"e{i}")
+    hits = index.search(record(70).vector, "ns", "fp", 3, now=0)
+    assert all(r.entry_id != "e70" for r, _ in hits)
+    assert index.search(record(70).vector, "other", "fp", 3, now=0) == []
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_index_is_safe_under_concurrent_add_search_remove(kind) -> None:
+    index = VectorIndex(8, kind=kind, max_entries=400)
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(offset, offset + 300):
+                index.add(record(i, namespace=f"ns{i % 3}"))
+                index.search(record(i).vector, f"ns{i % 3}", "fp", 5, now=0)
+                if i % 4 == 0:
+                    index.remove(f"ns{i % 3}", f"e{i - 2}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k * 1000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert 0 < len(index) <= 400
+    for r in index.records():  # every record left is findable
+        assert index.search(r.vector, r.namespace, "fp", 1, now=0)[0][0].entry_id == r.entry_id
+
+
+async def test_index_file_survives_a_restart(tmp_path, namespace) -> None:
+    config = SimilarityConfig(index_path=tmp_path / "index.npz")
+    async with SimilaritySearchHelper(config) as first:
+        await first.add("How does a rainbow form?", "r", namespace=namespace)
+    async with SimilaritySearchHelper(config) as second:
+        match = await second.search("How is a rainbow formed?", namespace=namespace)
+        assert match is not None and match.entry_id == "r"
+
+
+# ---------------------------------------------------------------------- shared through Redis
+
+
+async def test_restart_rebuilds_the_index_from_redis(redis_server, namespace) -> None:
+    shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    async with SimilaritySearchHelper(SimilarityConfig(), **shared) as first:
+        await first.add("What do pandas eat?", "panda", namespace=namespace)
+    async with SimilaritySearchHelper(SimilarityConfig(), **shared) as restarted:
+        assert len(restarted.index) == 1
+        match = await restarted.search("What is the diet of a panda?", namespace=namespace)
+        assert match is not None and match.entry_id == "panda"
+
+
+async def test_two_instances_see_each_others_entries(redis_server, namespace) -> None:
+    shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    async with (
+        SimilaritySearchHelper(SimilarityConfig(), **shared) as a,
+        SimilaritySearchHelper(SimilarityConfig(), **shared) as b,
+    ):
+        await a.add("How do bees make honey?", "honey", namespace=namespace)
+        assert await wait_until(lambda: len(b.index) == 1)
+        match = await b.search("How is honey made by bees?", namespace=namespace)
+        assert match is not None and match.entry_id == "honey"
+        await b.remove("honey", namespace=namespace)
+        assert await wait_until(lambda: len(a.index) == 0)
+
+
+async def test_bad_records_in_redis_are_skipped(redis_server, namespace) -> None:
+    shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    raw = redis_server.client()
+    raw.hset(f"{shared['key_prefix']}vec:{namespace}:bad", mapping={"vector": b"xx", "meta": b"{"})
+    pickled = {"vector": b"\x80\x04", "meta": b"\x80\x04."}
+    raw.hset(f"{shared['key_prefix']}vec:{namespace}:pickle", mapping=pickled)
+    raw.close()
+    async with SimilaritySearchHelper(SimilarityConfig(), **shared) as helper:
+        assert len(helper.index) == 0 and helper._store.invalid == 2
+        await helper.add("Why is the ocean salty?", "salt", namespace=namespace)
+        assert await helper.search("What makes the sea salty?", namespace=namespace)
+
+
+async def test_redis_down_keeps_the_index_local(namespace) -> None:
+    from tests.support.redis_server import free_port
+
+    config = SimilarityConfig()
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    async with SimilaritySearchHelper(config, redis_url=url, key_prefix=prefix()) as helper:
+        await helper.add("How do magnets work?", "m", namespace=namespace)
+        assert await helper.search("How does a magnet work?", namespace=namespace)
+        assert helper.describe()["state"] == "degraded"
