@@ -39,7 +39,7 @@ from pathlib import Path
 from vllm import SamplingParams
 from vllm.v1.engine.async_llm import AsyncLLM
 
-from src.config import CacheConfig, HandlerConfig, VLLMConfig
+from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
 from src.handler.enhanced_llm_factory import EnhancedLLMFactory
 from src.tiny_model import build_tiny_model, default_tiny_model_dir, is_tiny_model_dir
 from tests.support.redis_server import RedisServer
@@ -106,6 +106,7 @@ async def main(args: argparse.Namespace) -> None:
     handler = await factory.create_system(
         vllm_config=VLLMConfig(model=model, max_model_len=256, enforce_eager=True),
         cache_config=CacheConfig(redis_url=redis_url, key_prefix=f"bench-{uuid.uuid4().hex[:6]}:"),
+        similarity_config=SimilarityConfig(),
         handler_config=HandlerConfig(),
     )
     params = SamplingParams(max_tokens=args.max_tokens, temperature=0.0)

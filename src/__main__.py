@@ -14,8 +14,10 @@ from pathlib import Path
 DEMO_PROMPTS = [
     "the river runs through the old city",
     "tell me a story about a king and his horse",
-    "the river runs through the old city",
-    "what is the best way to learn science",
+    "the river runs through the old city",  # exact repeat: memory hit
+    "what is the best way to learn science?",
+    "what's the best way to learn science?",  # paraphrase: semantic hit
+    "what is the best way to learn music?",  # another subject: the engine answers
 ]
 
 
@@ -34,7 +36,9 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo(model: str, max_model_len: int | None, max_tokens: int) -> None:
+async def _demo(
+    model: str, max_model_len: int | None, max_tokens: int, redis_url: str | None
+) -> None:
     from vllm import SamplingParams
 
     from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
@@ -43,7 +47,7 @@ async def _demo(model: str, max_model_len: int | None, max_tokens: int) -> None:
     vllm_config = VLLMConfig(model=model, max_model_len=max_model_len, enforce_eager=True)
     handler = await create_enhanced_system(
         vllm_config=vllm_config,
-        cache_config=CacheConfig(),
+        cache_config=CacheConfig(redis_url=redis_url),
         similarity_config=SimilarityConfig(),
         handler_config=HandlerConfig(),
     )
@@ -64,7 +68,8 @@ async def _demo(model: str, max_model_len: int | None, max_tokens: int) -> None:
                     meta = output.metadata
                     print(
                         f"\n  [{meta['num_tokens']} tokens, {meta['latency_ms']:.1f} ms, "
-                        f"finish={output.finish_reason}, cache_hit={meta['cache_hit']}]\n"
+                        f"finish={output.finish_reason}, cache_hit={meta['cache_hit']}, "
+                        f"level={meta['cache_level']}, similarity={meta['similarity']}]\n"
                     )
         collectors = await handler.add_requests_v2(DEMO_PROMPTS, params)
         finals = await asyncio.gather(*(_final(c) for c in collectors))
@@ -98,7 +103,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     elif not Path(model).is_dir():
         print(f"--model must be a local model folder: {model} is not a directory", file=sys.stderr)
         return 2
-    asyncio.run(_demo(model, max_model_len, args.max_tokens))
+    asyncio.run(_demo(model, max_model_len, args.max_tokens, args.redis_url))
     return 0
 
 
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--model", help="local Hugging Face model folder (default: tiny model)")
     demo.add_argument("--max-model-len", type=int, default=None)
     demo.add_argument("--max-tokens", type=int, default=24)
+    demo.add_argument("--redis-url", help="also cache in this Redis (default: memory only)")
     demo.set_defaults(func=_run_demo)
 
     args = parser.parse_args(argv)

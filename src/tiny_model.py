@@ -185,7 +185,7 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, vocab_size: int = 20
     )
     torch.manual_seed(seed)
     # bfloat16 is what vLLM picks on the CPU for dtype="auto"; storing it avoids a cast.
-    model = LlamaForCausalLM(config).to(torch.bfloat16)
+    model = LlamaForCausalLM(config).to(torch.bfloat16)  # type: ignore[arg-type]
     model.save_pretrained(str(path), safe_serialization=True)
     GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=3).save_pretrained(str(path))
     (path / _MARKER).write_text(

@@ -62,7 +62,7 @@ class CacheEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: Literal[1] = ENTRY_VERSION
+    version: Literal[1] = 1
     key: str = Field(min_length=1)
     namespace: str
     model: str

@@ -202,6 +202,7 @@ class EnhancedAsyncLLM(AsyncLLM):
 
         # From here on this request leads: identical ones arriving now wait for it.
         answer = self._lead(key)
+        prepared: PreparedPrompt | None = None
         try:
             # 4. Semantic lookup: a stored paraphrase asking the same thing.
             prepared = await self._prepare(key)
@@ -220,6 +221,8 @@ class EnhancedAsyncLLM(AsyncLLM):
             ):
                 yield output
         finally:
+            if prepared is not None:
+                prepared.discard()
             if answer is not None:
                 if not answer.done():
                     answer.set_result(None)  # failed or cancelled: followers run their own

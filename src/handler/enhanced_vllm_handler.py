@@ -105,7 +105,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         self._started_at: float | None = None
         self._startup_s: float | None = None
         self._lifecycle_lock = asyncio.Lock()
-        self._stop_callbacks: list[Callable[[EnhancedVLLMHandler], None]] = []
+        self._stop_callbacks: list[Callable[[EnhancedVLLMHandler], object]] = []
         LegacyPollingAPI.__init__(self, clock, lambda: self.handler_config.result_ttl_s)
 
     # ------------------------------------------------------------------ lifecycle
@@ -241,7 +241,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             similarity, self._similarity = self._similarity, None
             await similarity.stop()
 
-    def add_stop_callback(self, callback: Callable[[EnhancedVLLMHandler], None]) -> None:
+    def add_stop_callback(self, callback: Callable[[EnhancedVLLMHandler], object]) -> None:
         """Call ``callback(handler)`` once the handler has stopped."""
         self._stop_callbacks.append(callback)
 

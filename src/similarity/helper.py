@@ -32,7 +32,7 @@ from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
 from src.config import SimilarityConfig
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
-from src.nlp.preprocessor import PromptPreprocessor
+from src.nlp.preprocessor import PromptPreprocessor, detect_language
 from src.similarity.embedder import Embedder
 from src.similarity.index import VectorIndex, VectorRecord
 from src.similarity.redis_store import RedisVectorStore
@@ -61,12 +61,33 @@ class SimilarityMatch:
 
 @dataclass(frozen=True, slots=True)
 class PreparedPrompt:
-    """A prompt's embedding and features, computed once for search and then add."""
+    """A prompt's embedding, and its features on the way, for search and then add.
+
+    The spaCy features are computed in the background: a search needs them only
+    when a candidate passes the threshold, and indexing only once the answer is
+    complete, so a miss does not wait for them.
+    """
 
     namespace: str
     fingerprint: str
-    vector: np.ndarray
-    features: PromptFeatures
+    language: str
+    vector: np.ndarray | None
+    pending_features: asyncio.Task[list[PromptFeatures]] | None
+
+    async def features(self) -> PromptFeatures:
+        """The prompt's features (waits for the background computation)."""
+        assert self.pending_features is not None
+        return (await self.pending_features)[0]
+
+    def discard(self) -> None:
+        """Stop the background work of a prompt that is no longer needed."""
+        task = self.pending_features
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()  # retrieved: a failure here was already a miss
 
 
 class SimilaritySearchHelper:
@@ -208,18 +229,26 @@ class SimilaritySearchHelper:
     async def prepare(
         self, text: str, *, namespace: str | None = None, fingerprint: str = ""
     ) -> PreparedPrompt:
-        """Embed and preprocess a prompt (both in worker threads, concurrently)."""
+        """Embed a prompt, then start its preprocessing (both in worker threads).
+
+        A prompt in a script without a pipeline is neither embedded nor preprocessed:
+        it can never be matched.
+        """
         self._ensure_started()
-        vector, features = await asyncio.gather(
-            self.embedder.embed(text), self.preprocessor.process([text])
-        )
-        return PreparedPrompt(namespace or DEFAULT_NAMESPACE, fingerprint, vector, features[0])
+        namespace = namespace or DEFAULT_NAMESPACE
+        language = detect_language(text)
+        if language == "other":
+            return PreparedPrompt(namespace, fingerprint, language, None, None)
+        vector = await self.embedder.embed(text)
+        # Started after the embedding so the two do not compete for the CPU.
+        pending = asyncio.create_task(self.preprocessor.process([text]))
+        return PreparedPrompt(namespace, fingerprint, language, vector, pending)
 
     async def match(self, prompt: PreparedPrompt) -> SimilarityMatch | None:
         """The best stored prompt that passes the threshold and every guard, or None."""
         index = self._ensure_started()
         self.counts["searches"] += 1
-        if prompt.features.language == "other":
+        if prompt.vector is None:
             self.counts["rejected:language without a pipeline"] += 1
             return None
         candidates = await asyncio.to_thread(
@@ -234,7 +263,7 @@ class SimilaritySearchHelper:
             if score < self.config.threshold:
                 self.counts["below_threshold"] += 1
                 break  # best first: the rest score lower
-            reason = disagreement(prompt.features, record.features, self.guards)
+            reason = disagreement(await prompt.features(), record.features, self.guards)
             if reason is None:
                 self.counts["hits"] += 1
                 return SimilarityMatch(record.entry_id, score, record.features.text)
@@ -244,11 +273,13 @@ class SimilaritySearchHelper:
     async def index_prompt(self, prompt: PreparedPrompt, entry_id: str, expires_at: float) -> None:
         """Index a prepared prompt under its cache entry id (and share it through Redis)."""
         index = self._ensure_started()
+        if prompt.vector is None:
+            return  # never matchable: nothing to index
         record = VectorRecord(
             entry_id=entry_id,
             namespace=prompt.namespace,
             fingerprint=prompt.fingerprint,
-            features=prompt.features,
+            features=await prompt.features(),
             expires_at=expires_at,
             vector=prompt.vector,
         )

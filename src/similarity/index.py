@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -39,6 +39,7 @@ class VectorRecord:
 
 class _FaissPartition:
     def __init__(self, dimension: int, kind: Literal["flat", "hnsw"], hnsw_m: int) -> None:
+        self.index: Any
         if kind == "flat":
             self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         else:

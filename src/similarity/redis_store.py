@@ -107,8 +107,8 @@ class RedisVectorStore:
 
     async def last_event_id(self) -> str:
         """Id of the newest event, or ``"0-0"``: follow from here after a rebuild."""
-        newest = await self.client.xrevrange(self.stream, count=1)
-        return newest[0][0].decode() if newest else "0-0"
+        newest: Any = await self.client.xrevrange(self.stream, count=1)
+        return str(newest[0][0].decode()) if newest else "0-0"
 
     async def load_all(self, now: float) -> list[VectorRecord]:
         """Every valid, unexpired record under the prefix."""
@@ -168,7 +168,7 @@ class RedisVectorStore:
         self,
         since: str,
         on_add: Callable[[VectorRecord], None],
-        on_remove: Callable[[str, str], None],
+        on_remove: Callable[[str, str], object],
         now: Callable[[], float],
         *,
         block_ms: int = 1000,
