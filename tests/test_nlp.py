@@ -132,3 +132,9 @@ async def test_term_overlap_guard_is_optional(nlp) -> None:
 async def test_process_before_start_is_refused() -> None:
     with pytest.raises(RuntimeError, match="start"):
         await PromptPreprocessor().process(["hello"])
+
+
+async def test_a_name_spelled_inside_another_word_does_not_count(nlp) -> None:
+    fa, fb = await nlp.process(["What is the GDP of the US?", "What is the GDP we must report?"])
+    assert "us" in fa.entities
+    assert disagreement(fa, fb, GuardSettings()) == "entities"

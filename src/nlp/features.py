@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,14 @@ def _unmatched(entities: frozenset[str], other: PromptFeatures) -> set[str]:
     out is the same name.
     """
     text = other.text.lower()
-    return {e for e in entities if e not in other.entities and e not in text}
+    return {e for e in entities if e not in other.entities and not _spells(text, e)}
+
+
+def _spells(text: str, name: str) -> bool:
+    """Whether ``text`` contains ``name``: as whole words for Latin script, else anywhere."""
+    if name.isascii():
+        return re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text) is not None
+    return name in text
 
 
 def _shared_order(a: PromptFeatures, b: PromptFeatures) -> tuple[str, ...]:

@@ -185,7 +185,11 @@ class PromptPreprocessor:
                 # The tagger calls many capitalised sentence openers proper nouns.
                 token.pos_ == "PROPN" and not token.is_sent_start
             )
-            if named and not token.is_stop:
+            # "US" is a stop word lower-cased; a recognised, capitalised name is kept.
+            kept = not token.is_stop or (
+                token.ent_type_ in lexicon.ENTITY_LABELS and not token.is_lower
+            )
+            if named and kept:
                 entities.append(lower)
                 anchors.append(lower)
             elif token.pos_ in ("NOUN", "VERB", "ADJ", "NUM") and not token.is_stop:
