@@ -5,7 +5,8 @@ is looked up. A paraphrase should hit; every other kind (entity swap, changed
 number or date, negation, reversed direction, another task or language,
 unrelated) must not. Two decisions are scored: the embedding score alone
 (``score >= threshold``) and the full decision ``SimilaritySearchHelper`` makes
-(score AND the content guards).
+(score AND the content guards). ``--cross`` adds many unrelated negatives built
+from the paraphrases (each ``a`` against every other pair's ``b``).
 
 Run from the repository root::
 
@@ -36,6 +37,18 @@ from src.similarity import SimilaritySearchHelper
 
 DATA = Path(__file__).parent / "data"
 DEFAULT_FILES = [DATA / "semantic_pairs_dev.jsonl", DATA / "semantic_pairs_test.jsonl"]
+
+
+def cross_pairs(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Unrelated negatives made from the paraphrases: each ``a`` against every other
+    paraphrase's ``b`` of the same language."""
+    para = [r for r in rows if r["kind"] == "paraphrase"]
+    return [
+        {"lang": x["lang"], "kind": "cross", "a": x["a"], "b": y["b"]}
+        for x in para
+        for y in para
+        if x is not y and x["lang"] == y["lang"] and x["a"] != y["a"]
+    ]
 
 
 def load(path: Path) -> list[dict[str, str]]:
@@ -110,7 +123,10 @@ async def main(args: argparse.Namespace) -> None:
     await helper.start()
     try:
         for path in args.data or DEFAULT_FILES:
-            results = await evaluate(helper, load(Path(path)))
+            rows = load(Path(path))
+            if args.cross:
+                rows += cross_pairs(rows)
+            results = await evaluate(helper, rows)
             report(results, config.threshold, Path(path).name)
             if args.sweep:
                 sweep(results)
@@ -123,4 +139,9 @@ if __name__ == "__main__":
     parser.add_argument("--data", nargs="*", help="JSON-lines files of labelled pairs")
     parser.add_argument("--threshold", type=float, help="override SimilarityConfig.threshold")
     parser.add_argument("--sweep", action="store_true", help="also print a threshold sweep")
+    parser.add_argument(
+        "--cross",
+        action="store_true",
+        help="add every paraphrase's a against every other paraphrase's b as unrelated negatives",
+    )
     asyncio.run(main(parser.parse_args()))

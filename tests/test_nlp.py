@@ -138,3 +138,11 @@ async def test_a_name_spelled_inside_another_word_does_not_count(nlp) -> None:
     fa, fb = await nlp.process(["What is the GDP of the US?", "What is the GDP we must report?"])
     assert "us" in fa.entities
     assert disagreement(fa, fb, GuardSettings()) == "entities"
+
+
+async def test_chinese_prompts_sharing_only_a_latin_word_are_kept_apart(nlp) -> None:
+    fa, fb = await nlp.process(["如何学习Rust编程？", "Rust里怎么给数组排序？"])
+    assert disagreement(fa, fb, GuardSettings()) is None  # no other guard sees it
+    assert disagreement(fa, fb, GuardSettings(min_term_overlap_zh=0.25)) == "terms"
+    fc, fd = await nlp.process(["光速是多少？", "光的速度是多少？"])  # segmented apart, same chars
+    assert disagreement(fc, fd, GuardSettings(min_term_overlap_zh=0.25)) is None

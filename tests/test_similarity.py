@@ -48,6 +48,7 @@ async def test_paraphrase_is_found_with_its_score(helper, namespace) -> None:
         ("挪威的人口有多少？", "瑞典的人口有多少？"),
         ("周一罗马天气怎么样？", "周五罗马天气怎么样？"),
         ("游泳前可以吃东西吗？", "游泳前不可以吃东西吗？"),
+        ("如何学习Rust编程？", "Rust里怎么给数组排序？"),
         ("How do I learn to play the guitar?", "How do I repair a bicycle tyre?"),
     ],
 )  # fmt: skip

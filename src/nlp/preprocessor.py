@@ -222,6 +222,13 @@ class PromptPreprocessor:
             word, flag = pair.word.strip(), pair.flag
             if not word:
                 continue
+            if flag != "x" and word not in stop_words:
+                # Content characters: Chinese words share characters where their
+                # segmentation differs (光速 / 速度), so overlap is counted per character.
+                if word.isascii():
+                    terms.add(word.lower())
+                else:
+                    terms.update(ch for ch in word if _CJK.match(ch))
             if word in lexicon.ZH_DATE_UNITS and quantities and anchors[-1] == quantities[-1]:
                 # 3 + 月 -> "3月": a date part keeps its unit, so 3月4日 differs from 4月3日.
                 quantities[-1] = anchors[-1] = quantities[-1] + word
@@ -254,10 +261,8 @@ class PromptPreprocessor:
             if is_name and word not in lexicon.ZH_GENERIC_PLACES:
                 entities.append(word.lower())
                 anchors.append(word.lower())
-            elif flag[:1] in ("n", "v", "a") and word not in stop_words:
-                terms.add(word)
-                if flag.startswith("n"):
-                    anchors.append(word)
+            elif flag.startswith("n") and word not in stop_words:
+                anchors.append(word)
         return PromptFeatures(
             text=text,
             language=language,
@@ -267,7 +272,7 @@ class PromptPreprocessor:
             anchors=tuple(anchors),
             directional=directional,
             tasks=frozenset(tasks),
-            terms=frozenset(terms) | frozenset(entities),
+            terms=frozenset(terms),
         )
 
     @staticmethod

@@ -128,6 +128,7 @@ class SimilaritySearchHelper:
             direction=self.config.check_direction,
             task=self.config.check_task,
             min_term_overlap=self.config.min_term_overlap,
+            min_term_overlap_zh=self.config.min_term_overlap_zh,
         )
         self.preprocessor = PromptPreprocessor(self.config.english_pipeline)
         self.embedder = Embedder(
