@@ -256,3 +256,19 @@ async def test_stop_drains_then_aborts(vllm_config) -> None:
     await handler.stop()
     out = await final_output(collector)
     assert out.error is None and out.finish_reason == "length"
+
+
+async def test_a_component_that_cannot_start_fails_start_clearly(vllm_config, tmp_path) -> None:
+    from src.config import CacheConfig, SimilarityConfig
+    from src.errors import EngineStartError
+    from src.handler.enhanced_vllm_handler import HandlerState
+
+    missing = tmp_path / "no-such-model"
+    handler = EnhancedVLLMHandler(
+        vllm_config, CacheConfig(), SimilarityConfig(embedding_model=str(missing))
+    )
+    with pytest.raises(EngineStartError, match="could not start the system"):
+        await handler.start()
+    assert handler.state is HandlerState.NEW and handler._cache is None
+    with pytest.raises(HandlerStateError, match="not started"):
+        await handler.add_request_v2("hello", GREEDY)

@@ -155,7 +155,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                 await self._close_similarity()
                 await self._close_cache()
                 raise EngineStartError(
-                    f"could not start vLLM for model {self.vllm_config.model!r}: {exc}"
+                    f"could not start the system for model {self.vllm_config.model!r}: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from exc
             self._started_at = self._clock()
             self._startup_s = self._started_at - began
