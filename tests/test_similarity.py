@@ -230,3 +230,18 @@ async def test_redis_down_keeps_the_index_local(namespace) -> None:
         await helper.add("How do magnets work?", "m", namespace=namespace)
         assert await helper.search("How does a magnet work?", namespace=namespace)
         assert helper.describe()["state"] == "degraded"
+
+
+async def test_concurrent_add_search_remove_through_the_helper(helper, namespace) -> None:
+    topics = ["rivers", "volcanoes", "glaciers", "deserts", "forests", "oceans", "caves", "reefs"]
+
+    async def churn(i: int) -> None:
+        topic = topics[i % len(topics)]
+        await helper.add(f"How are {topic} formed, part {i}?", f"c{i}", namespace=namespace)
+        await helper.search(f"How do {topic} form, part {i}?", namespace=namespace)
+        if i % 3 == 0:
+            await helper.remove(f"c{i}", namespace=namespace)
+
+    await asyncio.gather(*(churn(i) for i in range(48)))
+    kept = {r.entry_id for r in helper.index.records() if r.namespace == namespace}
+    assert kept == {f"c{i}" for i in range(48) if i % 3}
