@@ -67,3 +67,19 @@ async def test_health_reports_the_semantic_stage(handler) -> None:
     assert similarity["startup_s"] > 0 and similarity["nlp_startup_s"] > 0
     assert similarity["shared_through_redis"] is True
     assert similarity["vectors"] >= 1
+
+
+async def test_semantic_hit_through_generate_carries_its_own_prompt(handler, namespace) -> None:
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    engine = handler.engine
+    stored, asked = "How do bats find food in the dark?", "How can bats find food in the dark?"
+    async for _ in engine.generate(stored, GREEDY, f"s-{namespace}", namespace=namespace):
+        pass
+    (hit,) = [
+        o async for o in engine.generate(asked, GREEDY, f"a-{namespace}", namespace=namespace)
+    ]
+    assert hit.cache_info.level == "semantic" and hit.finished
+    assert hit.prompt == asked
+    plain = [o async for o in AsyncLLM.generate(engine, asked, GREEDY, f"p-{namespace}")]
+    assert hit.prompt_token_ids == plain[-1].prompt_token_ids

@@ -212,7 +212,9 @@ class EnhancedAsyncLLM(AsyncLLM):
                     entry, info = found
                     if answer is not None:
                         answer.set_result(entry)
-                    yield _replay(entry, prompt, request_id, info)
+                    # The answer is the matched prompt's; the prompt fields are this one's.
+                    tokens = self._prompt_token_ids(key.prompt_text)
+                    yield _replay(entry, prompt, request_id, info, prompt_token_ids=tokens)
                     return
 
             # 5. Engine, storing the answer (and its prompt's vector) once complete.
@@ -228,6 +230,12 @@ class EnhancedAsyncLLM(AsyncLLM):
                     answer.set_result(None)  # failed or cancelled: followers run their own
                 if self._in_flight_answers.get(key.digest) is answer:
                     del self._in_flight_answers[key.digest]
+
+    def _prompt_token_ids(self, text: str | None) -> list[int] | None:
+        tokenizer = self.tokenizer
+        if tokenizer is None or text is None:
+            return None
+        return list(tokenizer.encode(text))
 
     def _lead(self, key: RequestKey) -> asyncio.Future[CacheEntry | None] | None:
         """Register this request as the one computing ``key``'s answer, if none is."""
@@ -386,7 +394,14 @@ def _prompt_text(prompt: Any) -> str | None:
     return None
 
 
-def _replay(entry: CacheEntry, prompt: Any, request_id: str, info: CacheInfo) -> RequestOutput:
+def _replay(
+    entry: CacheEntry,
+    prompt: Any,
+    request_id: str,
+    info: CacheInfo,
+    *,
+    prompt_token_ids: list[int] | None = None,
+) -> RequestOutput:
     """A stored answer as the single, finished output of a new request.
 
     One finished output is what vLLM itself yields for every output kind when
@@ -408,7 +423,13 @@ def _replay(entry: CacheEntry, prompt: Any, request_id: str, info: CacheInfo) ->
     return CachedRequestOutput(
         request_id=request_id,
         prompt=_prompt_text(prompt),
-        prompt_token_ids=list(entry.prompt_token_ids) if entry.prompt_token_ids else None,
+        prompt_token_ids=(
+            prompt_token_ids
+            if prompt_token_ids is not None
+            else list(entry.prompt_token_ids)
+            if entry.prompt_token_ids
+            else None
+        ),
         prompt_logprobs=None,
         outputs=completions,
         finished=True,

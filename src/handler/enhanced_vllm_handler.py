@@ -148,7 +148,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                     engine_args,
                     cache=self._cache if self.handler_config.features.enable_cache else None,
                     cache_config=self.cache_config,
-                    similarity=self._similarity,
+                    similarity=self._similarity if self._semantic_enabled() else None,
                 )
             except Exception as exc:
                 self._state = HandlerState.NEW
@@ -223,7 +223,6 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
 
     async def _start_similarity(self) -> None:
         if not self._semantic_enabled():
-            self._similarity = None if self._owns_similarity else self._similarity
             return
         if self._similarity is None:
             self._similarity = SimilaritySearchHelper(
