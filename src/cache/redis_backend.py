@@ -23,7 +23,7 @@ from src.cache.base import CacheBackend, LevelUnavailable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "escape_glob", "unlink_matching"]
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -132,26 +132,32 @@ class RedisBackend(CacheBackend):
         return removed > 0
 
     async def _clear(self, namespace: str | None) -> int:
-        scope = "*" if namespace is None else _escape_glob(namespace) + ":*"
-        pattern = f"{_escape_glob(self.key_prefix)}resp:{scope}"
-        removed = 0
-        batch: list[bytes] = []
-        async for key in self.client.scan_iter(match=pattern, count=500):
-            batch.append(key)
-            if len(batch) >= 500:
-                removed += await self._guarded(self.client.unlink(*batch))
-                batch.clear()
-        if batch:
-            removed += await self._guarded(self.client.unlink(*batch))
+        scope = "*" if namespace is None else escape_glob(namespace) + ":*"
+        pattern = f"{escape_glob(self.key_prefix)}resp:{scope}"
+        removed: int = await self._guarded(unlink_matching(self.client, pattern))
         return removed
 
     def _figures(self) -> dict[str, Any]:
         return {"url": _redact(self.url), "key_prefix": self.key_prefix}
 
 
-def _escape_glob(text: str) -> str:
+def escape_glob(text: str) -> str:
     """Text matched literally by a Redis SCAN pattern."""
     return _GLOB.sub(r"\\\1", text)
+
+
+async def unlink_matching(client: Redis, pattern: str, *, batch_size: int = 500) -> int:
+    """UNLINK every key matching a SCAN ``pattern``, in batches; the number removed."""
+    removed = 0
+    batch: list[bytes] = []
+    async for key in client.scan_iter(match=pattern, count=batch_size):
+        batch.append(key)
+        if len(batch) >= batch_size:
+            removed += await client.unlink(*batch)
+            batch.clear()
+    if batch:
+        removed += await client.unlink(*batch)
+    return removed
 
 
 def _redact(url: str) -> str:

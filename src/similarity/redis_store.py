@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from redis.asyncio import Redis
 
+from src.cache.redis_backend import escape_glob, unlink_matching
 from src.nlp.features import PromptFeatures
 from src.similarity.index import VectorRecord
 
@@ -99,11 +100,8 @@ class RedisVectorStore:
 
     async def delete_namespace(self, namespace: str | None) -> int:
         """Remove every record of a namespace (or all) without announcing each."""
-        scope = "*" if namespace is None else f"{namespace}:*"
-        removed = 0
-        async for key in self.client.scan_iter(match=f"{self.key_prefix}vec:{scope}", count=500):
-            removed += await self.client.unlink(key)
-        return removed
+        scope = "*" if namespace is None else escape_glob(namespace) + ":*"
+        return await unlink_matching(self.client, f"{escape_glob(self.key_prefix)}vec:{scope}")
 
     async def last_event_id(self) -> str:
         """Id of the newest event, or ``"0-0"``: follow from here after a rebuild."""
@@ -114,7 +112,8 @@ class RedisVectorStore:
         """Every valid, unexpired record under the prefix."""
         records: list[VectorRecord] = []
         batch: list[bytes] = []
-        async for key in self.client.scan_iter(match=f"{self.key_prefix}vec:*", count=500):
+        pattern = f"{escape_glob(self.key_prefix)}vec:*"
+        async for key in self.client.scan_iter(match=pattern, count=500):
             batch.append(key)
             if len(batch) >= 200:
                 records.extend(await self._read(batch, now))
