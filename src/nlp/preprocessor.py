@@ -21,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from src.cache.key import normalize_prompt
@@ -71,6 +72,47 @@ def _number(text: str) -> str | None:
         if value is None:
             return None
     return f"{value:g}"
+
+
+@dataclass
+class _Draft:
+    """Features gathered word by word; every entity and quantity is also an anchor."""
+
+    entities: list[str] = field(default_factory=list)
+    quantities: list[str] = field(default_factory=list)
+    anchors: list[str] = field(default_factory=list)
+    terms: set[str] = field(default_factory=set)
+    tasks: set[str] = field(default_factory=set)
+    negated: bool = False
+    directional: bool = False
+
+    def entity(self, name: str) -> None:
+        self.entities.append(name)
+        self.anchors.append(name)
+
+    def quantity(self, value: str) -> None:
+        self.quantities.append(value)
+        self.anchors.append(value)
+
+    def attach_unit(self, unit: str) -> bool:
+        """Append a unit to a quantity just read (3 + 月 -> "3月"); False if none was."""
+        if not self.quantities or self.anchors[-1] != self.quantities[-1]:
+            return False
+        self.quantities[-1] = self.anchors[-1] = self.quantities[-1] + unit
+        return True
+
+    def build(self, text: str, language: str) -> PromptFeatures:
+        return PromptFeatures(
+            text=text,
+            language=language,
+            entities=frozenset(self.entities),
+            quantities=frozenset(self.quantities),
+            negated=self.negated,
+            anchors=tuple(self.anchors),
+            directional=self.directional,
+            tasks=frozenset(self.tasks),
+            terms=frozenset(self.terms),
+        )
 
 
 class PromptPreprocessor:
@@ -138,46 +180,30 @@ class PromptPreprocessor:
             if lang in ("zh", "mixed"):
                 results[i] = self._chinese(normalized[i], lang)
             elif lang == "other":
-                results[i] = PromptFeatures(
-                    text=normalized[i],
-                    language="other",
-                    entities=frozenset(),
-                    quantities=frozenset(),
-                    negated=False,
-                    anchors=(),
-                    directional=False,
-                    tasks=frozenset(),
-                    terms=frozenset(),
-                )
+                results[i] = _Draft().build(normalized[i], "other")
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ English
 
     def _english(self, text: str, doc: Any) -> PromptFeatures:
-        entities: list[str] = []
-        quantities: list[str] = []
-        anchors: list[str] = []
-        negated = directional = False
-        terms: set[str] = set()
-        tasks: set[str] = set()
+        draft = _Draft()
         for token in doc:
             lower = token.lower_
             task = lexicon.EN_TASKS.get(lower) or lexicon.EN_TASKS.get(token.lemma_.lower())
             if task is not None:
-                tasks.add(task)
+                draft.tasks.add(task)
                 continue
             if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
-                negated = True
+                draft.negated = True
             if lower in lexicon.EN_DIRECTION:
-                directional = True
+                draft.directional = True
             if token.is_punct or token.is_space:
                 continue
             in_quantity = token.ent_type_ in lexicon.QUANTITY_LABELS
             if token.like_num or token.ent_type_ in ("CARDINAL", "ORDINAL", "MONEY", "PERCENT"):
                 value = _number(token.text)
                 if value is not None and (token.like_num or in_quantity):
-                    quantities.append(value)
-                    anchors.append(value)
+                    draft.quantity(value)
                     continue
             tag = lexicon.EN_TEMPORAL.get(lower)
             if tag is not None and (
@@ -185,8 +211,7 @@ class PromptPreprocessor:
                 or tag.startswith(("weekday:", "day:"))
                 or (tag.startswith("month:") and token.pos_ == "PROPN")
             ):
-                quantities.append(tag)
-                anchors.append(tag)
+                draft.quantity(tag)
                 continue
             named = token.ent_type_ in lexicon.ENTITY_LABELS or (
                 # The tagger calls many capitalised sentence openers proper nouns.
@@ -197,33 +222,18 @@ class PromptPreprocessor:
                 token.ent_type_ in lexicon.ENTITY_LABELS and not token.is_lower
             )
             if named and kept:
-                entities.append(lower)
-                anchors.append(lower)
+                draft.entity(lower)
             elif token.pos_ in ("NOUN", "VERB", "ADJ", "NUM") and not token.is_stop:
-                terms.add(token.lemma_.lower())
+                draft.terms.add(token.lemma_.lower())
                 if token.pos_ == "NOUN":
-                    anchors.append(token.lemma_.lower())
-        return PromptFeatures(
-            text=text,
-            language="en",
-            entities=frozenset(entities),
-            quantities=frozenset(quantities),
-            negated=negated,
-            anchors=tuple(anchors),
-            directional=directional,
-            tasks=frozenset(tasks),
-            terms=frozenset(terms) | frozenset(entities),
-        )
+                    draft.anchors.append(token.lemma_.lower())
+        draft.terms.update(draft.entities)  # names count as content words too
+        return draft.build(text, "en")
 
     # ------------------------------------------------------------------ Chinese
 
     def _chinese(self, text: str, language: str) -> PromptFeatures:
-        entities: list[str] = []
-        quantities: list[str] = []
-        anchors: list[str] = []
-        negated = directional = False
-        terms: set[str] = set()
-        tasks: set[str] = set()
+        draft = _Draft()
         stop_words = self._zh.Defaults.stop_words
         for pair in self._posseg.cut(text):
             word, flag = pair.word.strip(), pair.flag
@@ -233,54 +243,41 @@ class PromptPreprocessor:
                 # Content characters: Chinese words share characters where their
                 # segmentation differs (光速 / 速度), so overlap is counted per character.
                 if word.isascii():
-                    terms.add(word.lower())
+                    draft.terms.add(word.lower())
                 else:
-                    terms.update(ch for ch in word if _CJK.match(ch))
-            if word in lexicon.ZH_DATE_UNITS and quantities and anchors[-1] == quantities[-1]:
-                # 3 + 月 -> "3月": a date part keeps its unit, so 3月4日 differs from 4月3日.
-                quantities[-1] = anchors[-1] = quantities[-1] + word
+                    draft.terms.update(ch for ch in word if _CJK.match(ch))
+            # A date part keeps its unit, so 3月4日 differs from 4月3日.
+            if word in lexicon.ZH_DATE_UNITS and draft.attach_unit(word):
                 continue
             if word in lexicon.ZH_NEGATORS or (
                 word.startswith(lexicon.ZH_NEGATING_PREFIXES)
                 and len(word) <= 3
                 and word not in lexicon.ZH_NOT_NEGATIONS
             ):
-                negated = True
+                draft.negated = True
             task = lexicon.ZH_TASKS.get(word)
             if task is not None:
-                tasks.add(task)
+                draft.tasks.add(task)
                 continue
             if word in lexicon.ZH_DIRECTION or any(
                 m in word for m in lexicon.ZH_DIRECTION_IN_WORDS
             ):
-                directional = True
+                draft.directional = True
             tag = lexicon.ZH_TEMPORAL.get(word)
             if tag is not None:
-                quantities.append(tag)
-                anchors.append(tag)
+                draft.quantity(tag)
                 continue
             found = self._zh_numbers(word, flag)
             if found:
-                quantities.extend(found)
-                anchors.extend(found)
+                for value in found:
+                    draft.quantity(value)
                 continue
             is_name = flag in lexicon.ZH_ENTITY_FLAGS and (len(word) > 1 or flag == "eng")
             if is_name and word not in lexicon.ZH_GENERIC_PLACES:
-                entities.append(word.lower())
-                anchors.append(word.lower())
+                draft.entity(word.lower())
             elif flag.startswith("n") and word not in stop_words:
-                anchors.append(word)
-        return PromptFeatures(
-            text=text,
-            language=language,
-            entities=frozenset(entities),
-            quantities=frozenset(quantities),
-            negated=negated,
-            anchors=tuple(anchors),
-            directional=directional,
-            tasks=frozenset(tasks),
-            terms=frozenset(terms),
-        )
+                draft.anchors.append(word)
+        return draft.build(text, language)
 
     @staticmethod
     def _zh_numbers(word: str, flag: str) -> list[str]:
