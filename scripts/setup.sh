@@ -7,7 +7,8 @@
 #
 # Creates .venv at the repository root, installs the project into it, removes
 # the CUDA-built torchvision/torchaudio/torchcodec wheels that break the CPU
-# torch, and installs Debian's redis-server when none is on the machine.
+# torch, builds the default embedding model into ~/.cache/enhanced-vllm, and
+# installs Debian's redis-server when none is on the machine.
 # Running it again with the same inputs changes nothing and takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,4 +41,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 fi
+# Build the default embedding model from its packaged weights now (once, ~20 s),
+# so that the first start of a handler does not pay for it.
+.venv/bin/python -m src build-embedding-model >/dev/null
 echo "setup complete: .venv ready (extras: $extras), redis-server at $(command -v redis-server)"

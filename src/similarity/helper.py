@@ -136,6 +136,7 @@ class SimilaritySearchHelper:
             device=self.config.device,
             batch_size=self.config.batch_size,
             batch_wait_ms=self.config.batch_wait_ms,
+            cache_dir=self.config.model_cache_dir,
         )
         self.index: VectorIndex | None = None
         self._redis: Redis | None = None
@@ -168,7 +169,9 @@ class SimilaritySearchHelper:
         if self.redis_url is not None:
             await self._start_redis(index)
         elif self.config.index_path is not None and self.config.index_path.exists():
-            loaded = await asyncio.to_thread(index.load, self.config.index_path, self.clock())
+            loaded = await asyncio.to_thread(
+                index.load, self.config.index_path, self.clock(), self.embedder.space
+            )
             logger.info("Loaded %d vectors from %s", loaded, self.config.index_path)
         self.index = index
         self.startup_s = time.perf_counter() - began
@@ -184,6 +187,7 @@ class SimilaritySearchHelper:
         self._store = RedisVectorStore(
             self._redis,
             key_prefix=self.key_prefix,
+            space=self.embedder.space,
             dimension=self.embedder.dimension,
             origin=self.instance_id,
         )
@@ -211,7 +215,7 @@ class SimilaritySearchHelper:
                 await follower
         index = self.index
         if index is not None and self._redis is None and self.config.index_path is not None:
-            await asyncio.to_thread(index.save, self.config.index_path)
+            await asyncio.to_thread(index.save, self.config.index_path, self.embedder.space)
         await self.embedder.stop()
         client, self._redis = self._redis, None
         if client is not None:

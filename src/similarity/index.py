@@ -9,6 +9,7 @@ Every method takes one lock: add, search and removal are safe from any thread.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import faiss
 import numpy as np
 
 from src.nlp.features import PromptFeatures
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["VectorIndex", "VectorRecord"]
 
@@ -183,8 +186,9 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ files
 
-    def save(self, path: Path) -> None:
-        """Write every record to ``path`` (a ``.npz`` of vectors plus JSON metadata)."""
+    def save(self, path: Path, space: str) -> None:
+        """Write every record to ``path`` (a ``.npz`` of vectors plus JSON metadata),
+        labelled with the embedding ``space`` (model id) that made the vectors."""
         records = self.records()
         meta = [
             {
@@ -203,12 +207,26 @@ class VectorIndex:
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, vectors=vectors, meta=np.array(json.dumps(meta)))
+        np.savez(tmp, vectors=vectors, meta=np.array(json.dumps(meta)), space=np.array(space))
         tmp.replace(path)
 
-    def load(self, path: Path, now: float) -> int:
-        """Add the unexpired records saved at ``path``; the number added."""
+    def load(self, path: Path, now: float, space: str) -> int:
+        """Add the unexpired records saved at ``path``; the number added.
+
+        A file written for another embedding ``space`` adds nothing: its vectors
+        are not comparable with this model's.
+        """
         with np.load(path, allow_pickle=False) as data:
+            saved_space = str(data["space"]) if "space" in data.files else None
+            if saved_space != space:
+                logger.warning(
+                    "Index file %s holds vectors of another embedding model (%s, not %s); "
+                    "starting empty",
+                    path,
+                    saved_space,
+                    space,
+                )
+                return 0
             vectors = data["vectors"]
             meta = json.loads(str(data["meta"]))
         added = 0

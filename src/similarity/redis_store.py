@@ -1,12 +1,16 @@
 """The semantic index kept in Redis, shared by every instance on that Redis.
 
-Each indexed prompt is a hash ``<prefix>vec:<namespace>:<entry_id>`` holding its
+Each indexed prompt is a hash ``<prefix>vec:<space>:<namespace>:<entry_id>`` holding its
 float32 vector and JSON metadata, expiring with its answer. Every add or removal
 is also announced on the stream ``<prefix>vec-events``; instances follow the
 stream (``XREAD BLOCK``) and apply what others announce, so a new entry is
 visible everywhere without a restart. A starting instance rebuilds its FAISS
 index by scanning the hashes. Nothing is pickled: vectors are raw float32 bytes
 and metadata is JSON, both validated on the way in.
+
+``<space>`` names the embedding model: vectors of one model mean nothing to
+another of the same size, so instances with different models sharing a Redis
+(or a restart after a model change) never see each other's vectors.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class RedisVectorStore:
     Args:
         client: A connected ``redis.asyncio`` client (not closed here).
         key_prefix: Prefix of every key.
+        space: Short id of the embedding model that made the vectors.
         dimension: Vector size; stored vectors of another size are skipped.
         origin: This instance's id, so it ignores its own announcements.
         stream_maxlen: Approximate length the event stream is trimmed to.
@@ -47,12 +52,14 @@ class RedisVectorStore:
         client: Redis,
         *,
         key_prefix: str,
+        space: str,
         dimension: int,
         origin: str,
         stream_maxlen: int = 10_000,
     ) -> None:
         self.client = client
         self.key_prefix = key_prefix
+        self.vec_prefix = f"{key_prefix}vec:{space}:"
         self.dimension = dimension
         self.origin = origin
         self.stream = f"{key_prefix}vec-events"
@@ -60,7 +67,7 @@ class RedisVectorStore:
         self.invalid = 0
 
     def key(self, namespace: str, entry_id: str) -> str:
-        return f"{self.key_prefix}vec:{namespace}:{entry_id}"
+        return f"{self.vec_prefix}{namespace}:{entry_id}"
 
     async def put(self, record: VectorRecord, ttl_s: float) -> None:
         """Store a record for ``ttl_s`` seconds and announce it."""
@@ -101,7 +108,7 @@ class RedisVectorStore:
     async def delete_namespace(self, namespace: str | None) -> int:
         """Remove every record of a namespace (or all) without announcing each."""
         scope = "*" if namespace is None else escape_glob(namespace) + ":*"
-        return await unlink_matching(self.client, f"{escape_glob(self.key_prefix)}vec:{scope}")
+        return await unlink_matching(self.client, f"{escape_glob(self.vec_prefix)}{scope}")
 
     async def last_event_id(self) -> str:
         """Id of the newest event, or ``"0-0"``: follow from here after a rebuild."""
@@ -112,7 +119,7 @@ class RedisVectorStore:
         """Every valid, unexpired record under the prefix."""
         records: list[VectorRecord] = []
         batch: list[bytes] = []
-        pattern = f"{escape_glob(self.key_prefix)}vec:*"
+        pattern = f"{escape_glob(self.vec_prefix)}*"
         async for key in self.client.scan_iter(match=pattern, count=500):
             batch.append(key)
             if len(batch) >= 200:
@@ -175,7 +182,7 @@ class RedisVectorStore:
     ) -> None:
         """Apply other instances' announcements until cancelled; survives Redis outages."""
         last = since
-        prefix = f"{self.key_prefix}vec:"
+        prefix = self.vec_prefix
         while True:
             try:
                 replies: Any = await self.client.xread(
