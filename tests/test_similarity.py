@@ -253,6 +253,44 @@ async def test_vectors_of_another_embedding_model_are_never_compared(
         assert len(minilm.index) == 0
 
 
+async def test_a_redis_stalling_mid_rebuild_does_not_stall_start(namespace) -> None:
+    """A Redis that answers the first commands, then nothing (a wedged server)
+    costs start a timeout, not forever; the index then works locally."""
+    seen: list[str] = []
+    held: list[asyncio.StreamWriter] = []
+
+    async def wedged(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        while header := await reader.readline():  # one RESP array per command
+            words = []
+            for _ in range(int(header[1:])):
+                size = int((await reader.readline())[1:])
+                words.append((await reader.readexactly(size + 2))[:-2].decode())
+            seen.append(words[0].upper())
+            if seen[-1] == "SCAN":
+                continue  # the rebuild's first read: never answered
+            writer.write(b"*0\r\n" if seen[-1] in ("XREVRANGE", "XREAD") else b"+OK\r\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(wedged, "127.0.0.1", 0)
+    url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    helper = SimilaritySearchHelper(
+        SimilarityConfig(), redis_url=url, key_prefix=prefix(), redis_timeout_s=0.2
+    )
+    try:
+        await asyncio.wait_for(helper.start(), 30)
+        async with helper:
+            assert "SCAN" in seen
+            assert helper.describe()["state"] == "degraded"
+            await helper.add("Why do cats purr?", "purr", namespace=namespace)
+            assert await helper.search("What makes cats purr?", namespace=namespace)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_redis_down_keeps_the_index_local(namespace) -> None:
     from tests.support.redis_server import free_port
 

@@ -140,6 +140,7 @@ class SimilaritySearchHelper:
         )
         self.index: VectorIndex | None = None
         self._redis: Redis | None = None
+        self._redis_follow: Redis | None = None
         self._store: RedisVectorStore | None = None
         self._follower: asyncio.Task[None] | None = None
         self.startup_s: float | None = None
@@ -178,14 +179,20 @@ class SimilaritySearchHelper:
 
     async def _start_redis(self, index: VectorIndex) -> None:
         assert self.redis_url is not None and self.embedder.dimension is not None
-        self._redis = Redis.from_url(
-            self.redis_url,
-            socket_timeout=None,  # XREAD blocks; each other call is bounded below
-            socket_connect_timeout=self.redis_timeout_s,
-            retry=Retry(NoBackoff(), 0),
+        # Every command is bounded by the timeout, except the follower's blocking
+        # XREAD, which gets a client of its own.
+        self._redis, self._redis_follow = (
+            Redis.from_url(
+                self.redis_url,
+                socket_timeout=timeout,
+                socket_connect_timeout=self.redis_timeout_s,
+                retry=Retry(NoBackoff(), 0),
+            )
+            for timeout in (self.redis_timeout_s, None)
         )
         self._store = RedisVectorStore(
             self._redis,
+            follow_client=self._redis_follow,
             key_prefix=self.key_prefix,
             space=self.embedder.space,
             dimension=self.embedder.dimension,
@@ -217,9 +224,10 @@ class SimilaritySearchHelper:
         if index is not None and self._redis is None and self.config.index_path is not None:
             await asyncio.to_thread(index.save, self.config.index_path, self.embedder.space)
         await self.embedder.stop()
-        client, self._redis = self._redis, None
-        if client is not None:
-            await client.aclose()
+        clients, self._redis, self._redis_follow = (self._redis, self._redis_follow), None, None
+        for client in clients:
+            if client is not None:
+                await client.aclose()
         self.index = None
 
     async def __aenter__(self) -> SimilaritySearchHelper:

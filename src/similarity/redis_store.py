@@ -39,7 +39,9 @@ class RedisVectorStore:
     """Reads and writes indexed prompts in Redis and follows other instances' changes.
 
     Args:
-        client: A connected ``redis.asyncio`` client (not closed here).
+        client: A ``redis.asyncio`` client for every command (not closed here).
+        follow_client: A client without a socket timeout for the blocking reads of
+            :meth:`follow`; None uses ``client``.
         key_prefix: Prefix of every key.
         space: Short id of the embedding model that made the vectors.
         dimension: Vector size; stored vectors of another size are skipped.
@@ -51,6 +53,7 @@ class RedisVectorStore:
         self,
         client: Redis,
         *,
+        follow_client: Redis | None = None,
         key_prefix: str,
         space: str,
         dimension: int,
@@ -58,6 +61,7 @@ class RedisVectorStore:
         stream_maxlen: int = 10_000,
     ) -> None:
         self.client = client
+        self.follow_client = follow_client or client
         self.key_prefix = key_prefix
         self.vec_prefix = f"{key_prefix}vec:{space}:"
         self.dimension = dimension
@@ -185,7 +189,7 @@ class RedisVectorStore:
         prefix = self.vec_prefix
         while True:
             try:
-                replies: Any = await self.client.xread(
+                replies: Any = await self.follow_client.xread(
                     {self.stream: last}, block=block_ms, count=100
                 )
             except asyncio.CancelledError:
