@@ -90,6 +90,8 @@ GUARDED = [
     ("direction", "Is a cheetah faster than a lion?", "Is a lion faster than a cheetah?"),
     ("direction", "从南京到苏州坐高铁要多久？", "从苏州到南京坐高铁要多久？"),
     ("task", "Write a poem about the desert.", "Write a joke about the desert."),
+    ("subject", "How often should I water a cactus?", "How often should I water an orchid?"),
+    ("subject", "橄榄油的保质期是多久？", "酱油的保质期是多久？"),
     ("language", "What is the capital of Peru?", "秘鲁的首都是哪里？"),
     ("language without a pipeline", "Какая столица Перу?", "Какая столица Перу?"),
 ]  # fmt: skip
@@ -105,7 +107,8 @@ async def test_each_guard_rejects_its_kind(nlp, guard, a, b) -> None:
 async def test_a_disabled_guard_lets_its_kind_through(nlp, guard, a, b) -> None:
     fa, fb = await nlp.process([a, b])
     off = {"quantities": "quantities", "entities": "entities", "negation": "negation",
-           "direction": "direction", "task": "task", "language": "language"}[guard]  # fmt: skip
+           "direction": "direction", "task": "task", "language": "language",
+           "subject": "subject"}[guard]  # fmt: skip
     settings = GuardSettings(**{off: False})
     assert disagreement(fa, fb, settings) != guard
 
@@ -116,6 +119,10 @@ async def test_a_disabled_guard_lets_its_kind_through(nlp, guard, a, b) -> None:
         ("What's a good name for a beagle puppy?", "Suggest a name for my beagle puppy."),
         ("How do I boil an egg?", "What is the way to boil an egg?"),
         ("北京有哪些博物馆值得去？", "北京有什么值得去的博物馆？"),
+        # One prompt adding a word is a rephrasing, not a swapped subject.
+        ("How long do parrots live?", "What is the typical lifespan of a parrot?"),
+        ("What does 'ubiquitous' mean?", "What is the meaning of 'ubiquitous'?"),
+        ("声速是多少？", "声音的速度是多少？"),
     ],
 )  # fmt: skip
 async def test_paraphrases_pass_every_guard(nlp, a, b) -> None:
@@ -123,10 +130,29 @@ async def test_paraphrases_pass_every_guard(nlp, a, b) -> None:
     assert disagreement(fa, fb, GuardSettings()) is None
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "translation"),
+    [
+        ("Translate 'thank you' into Italian.", "How would you say 'thank you' in Italian?", True),
+        ("Translate 'bread' into German.", "What's the German word for bread?", True),
+        ("把“晚安”翻译成法语。", "“晚安”用法语怎么说？", True),
+        ("把这个词翻译成英文。", "这个词的英文是什么？", True),
+        # "say" without a language, and 文 that is not a language, ask for no translation.
+        ("How do you say thank you to a teacher?", "What is a good way to thank a teacher?", False),
+        ("作文是什么？", "作文的定义是什么？", False),
+    ],
+)  # fmt: skip
+async def test_translation_asked_without_the_word(nlp, a, b, translation) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert ("translation" in fa.tasks, "translation" in fb.tasks) == (translation, translation)
+    assert disagreement(fa, fb, GuardSettings()) is None
+
+
 async def test_term_overlap_guard_is_optional(nlp) -> None:
     fa, fb = await nlp.process(["How do I boil an egg?", "Recommend a jazz album."])
-    assert disagreement(fa, fb, GuardSettings()) is None  # the embedding keeps these apart
-    assert disagreement(fa, fb, GuardSettings(min_term_overlap=0.2)) == "terms"
+    others_off = GuardSettings(subject=False)  # the subject guard also tells these apart
+    assert disagreement(fa, fb, others_off) is None
+    assert disagreement(fa, fb, GuardSettings(subject=False, min_term_overlap=0.2)) == "terms"
 
 
 async def test_process_before_start_is_refused() -> None:
@@ -142,7 +168,9 @@ async def test_a_name_spelled_inside_another_word_does_not_count(nlp) -> None:
 
 async def test_chinese_prompts_sharing_only_a_latin_word_are_kept_apart(nlp) -> None:
     fa, fb = await nlp.process(["如何学习Rust编程？", "Rust里怎么给数组排序？"])
-    assert disagreement(fa, fb, GuardSettings()) is None  # no other guard sees it
-    assert disagreement(fa, fb, GuardSettings(min_term_overlap_zh=0.25)) == "terms"
+    others_off = GuardSettings(subject=False)  # the subject guard also tells these apart
+    assert disagreement(fa, fb, others_off) is None
+    overlap = GuardSettings(subject=False, min_term_overlap_zh=0.25)
+    assert disagreement(fa, fb, overlap) == "terms"
     fc, fd = await nlp.process(["光速是多少？", "光的速度是多少？"])  # segmented apart, same chars
-    assert disagreement(fc, fd, GuardSettings(min_term_overlap_zh=0.25)) is None
+    assert disagreement(fc, fd, overlap) is None

@@ -35,6 +35,7 @@ async def test_paraphrase_is_served_from_cache(handler, namespace) -> None:
         "What was the capital city of Kenya in 1950?",  # a date
         "What is not the capital city of Kenya?",  # negation
         "Write a poem about the capital city of Kenya.",  # another task
+        "What is the national animal of Kenya?",  # another subject
         "肯尼亚的首都是哪里？",  # another language
     ],
 )

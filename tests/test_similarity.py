@@ -220,7 +220,7 @@ async def test_bad_records_in_redis_are_skipped(redis_server, namespace) -> None
     async with SimilaritySearchHelper(SimilarityConfig(), **shared) as helper:
         assert len(helper.index) == 0 and helper._store.invalid == 2
         await helper.add("Why is the ocean salty?", "salt", namespace=namespace)
-        assert await helper.search("What makes the sea salty?", namespace=namespace)
+        assert await helper.search("What makes the ocean salty?", namespace=namespace)
 
 
 async def test_vectors_of_another_embedding_model_are_never_compared(

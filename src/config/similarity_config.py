@@ -83,6 +83,13 @@ class SimilarityConfig(Settings):
     check_task: bool = Field(
         default=True, description="Guard: the same output form (poem, summary, translation...)."
     )
+    check_subject: bool = Field(
+        default=True,
+        description=(
+            "Guard: not a swapped subject; each prompt naming a thing the other does not "
+            "mention (cats / dogs) means two questions."
+        ),
+    )
     min_term_overlap: float = Field(
         default=0.0,
         ge=0,

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from src.nlp import lexicon
+
 __all__ = ["GuardSettings", "PromptFeatures", "disagreement"]
 
 
@@ -78,6 +80,7 @@ class GuardSettings:
     negation: bool = True
     direction: bool = True
     task: bool = True
+    subject: bool = True
     min_term_overlap: float = 0.0
     min_term_overlap_zh: float = 0.0
 
@@ -96,6 +99,8 @@ def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) ->
         return "negation"
     if guards.task and a.tasks != b.tasks:
         return "task"
+    if guards.subject and _uncovered_nouns(a, b) and _uncovered_nouns(b, a):
+        return "subject"
     if (
         guards.direction
         and a.directional
@@ -127,6 +132,43 @@ def _spells(text: str, name: str) -> bool:
     if name.isascii():
         return re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text) is not None
     return name in text
+
+
+def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures) -> set[str]:
+    """``a``'s subject nouns that ``b`` says nothing of.
+
+    Two prompts that each name a thing the other lacks ask about different
+    things ("how long do cats live" / "how long do dogs live"); one that only
+    adds a word usually rephrases ("how long do cats live" / "what is the
+    lifespan of a cat"), so the guard fires on a swap, not on an addition.
+    A noun is covered when ``b`` has it, a word of the same stem (meaning /
+    mean, bacterium / bacteria), or, in Chinese, every one of its characters
+    (光速 / 光的速度).
+    """
+    words = b.terms | set(b.anchors)
+    text = b.text.lower()
+    return {
+        noun
+        for noun in set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
+        if noun not in words
+        and not _spells(text, noun)
+        and not (noun.isascii() and any(_same_stem(noun, w) for w in words if w.isascii()))
+        and not (not noun.isascii() and all(ch in text for ch in noun if not ch.isascii()))
+    }
+
+
+def _same_stem(x: str, y: str) -> bool:
+    """Whether two English words share a stem: a common prefix of five letters, or
+    the shorter word (four letters or more) starting the longer."""
+    shorter, longer = sorted((x, y), key=len)
+    if len(shorter) >= 4 and longer.startswith(shorter):
+        return True
+    common = 0
+    for p, q in zip(x, y, strict=False):
+        if p != q:
+            break
+        common += 1
+    return common >= 5
 
 
 def _shared_order(a: PromptFeatures, b: PromptFeatures) -> tuple[str, ...]:

@@ -14,6 +14,8 @@ __all__ = [
     "EN_NUMBER_WORDS",
     "EN_TASKS",
     "EN_TEMPORAL",
+    "EN_TRANSLATION_PHRASE",
+    "FRAME_NOUNS",
     "QUANTITY_LABELS",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
@@ -25,6 +27,7 @@ __all__ = [
     "ZH_NOT_NEGATIONS",
     "ZH_TASKS",
     "ZH_TEMPORAL",
+    "ZH_TRANSLATION_PHRASE",
     "parse_zh_numeral",
 ]
 
@@ -76,6 +79,19 @@ EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "
 ZH_ENTITY_FLAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz", "eng"})
 
 # Common nouns jieba tags as place names (ns); they name no particular place.
+# Nouns that frame a question rather than name its subject ("the best *way* to",
+# "the *difference* between", 什么*原因*): the subject guard ignores them.
+FRAME_NOUNS = frozenset(
+    {"way", "thing", "kind", "type", "sort", "lot", "difference", "meaning", "definition",
+     "reason", "example", "method", "step", "tip", "idea", "advice", "question", "answer",
+     "fact", "information", "detail", "process", "option", "suggestion", "recommendation",
+     "people", "person", "someone", "something", "anything", "time", "amount", "number",
+     "part", "name", "term", "word", "explanation", "guide", "help", "list", "overview",
+     "方法", "办法", "方式", "原因", "情况", "问题", "意思", "东西", "时候", "区别", "步骤",
+     "技巧", "建议", "过程", "原理", "定义", "例子", "含义", "解释", "人", "人们", "时间",
+     "数量", "名字", "名称", "介绍", "信息", "答案", "做法"}
+)  # fmt: skip
+
 ZH_GENERIC_PLACES = frozenset(
     {"城市", "地区", "地方", "国内", "国外", "全国", "全球", "海外", "大海", "市区", "郊区",
      "农村", "城里", "乡下", "当地", "本地", "外地", "各地", "山区", "沿海"}
@@ -104,6 +120,18 @@ EN_TASKS = {
     **dict.fromkeys(["dialogue", "dialog", "conversation"], "dialogue"),
     **dict.fromkeys(["review", "reviews"], "review"),
 }  # fmt: skip
+
+# Translation asked for without the word "translate": "how do you say X in
+# Spanish", "the French word for X", "X用英语怎么说", "英文怎么讲".
+EN_TRANSLATION_PHRASE = re.compile(
+    r"\b(?i:how (?:do|would|can|could|should) (?:you|i|we|one) say)\b.*\bin [A-Z][a-z]+\b"
+    r"|\b(?:word|term|expression|phrase) for\b.*\bin [A-Z][a-z]+\b"
+    r"|\bthe [A-Z][a-z]+ (?:word|term|expression) for\b"
+)
+ZH_TRANSLATION_PHRASE = re.compile(
+    r"(?:英|中|汉|日|法|德|俄|韩|意大利|西班牙|葡萄牙|阿拉伯)[语文](?:里|中|里面)?"
+    r"(?:(?:怎么|如何|怎样)(?:说|讲|表达|写)|是什么|叫什么)"
+)
 
 ZH_TASKS = {
     **dict.fromkeys(["诗", "诗歌", "古诗", "绝句", "律诗", "现代诗", "俳句"], "poem"),

@@ -228,6 +228,8 @@ class PromptPreprocessor:
                 if token.pos_ == "NOUN":
                     draft.anchors.append(token.lemma_.lower())
         draft.terms.update(draft.entities)  # names count as content words too
+        if lexicon.EN_TRANSLATION_PHRASE.search(text):
+            draft.tasks.add("translation")
         return draft.build(text, "en")
 
     # ------------------------------------------------------------------ Chinese
@@ -277,6 +279,8 @@ class PromptPreprocessor:
                 draft.entity(word.lower())
             elif flag.startswith("n") and word not in stop_words:
                 draft.anchors.append(word)
+        if lexicon.ZH_TRANSLATION_PHRASE.search(text):
+            draft.tasks.add("translation")
         return draft.build(text, language)
 
     @staticmethod

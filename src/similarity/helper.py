@@ -127,6 +127,7 @@ class SimilaritySearchHelper:
             negation=self.config.check_negation,
             direction=self.config.check_direction,
             task=self.config.check_task,
+            subject=self.config.check_subject,
             min_term_overlap=self.config.min_term_overlap,
             min_term_overlap_zh=self.config.min_term_overlap_zh,
         )
