@@ -259,6 +259,8 @@ async def test_stop_drains_then_aborts(vllm_config) -> None:
 
 
 async def test_a_component_that_cannot_start_fails_start_clearly(vllm_config, tmp_path) -> None:
+    import psutil
+
     from src.config import CacheConfig, SimilarityConfig
     from src.errors import EngineStartError
     from src.handler.enhanced_vllm_handler import HandlerState
@@ -267,8 +269,23 @@ async def test_a_component_that_cannot_start_fails_start_clearly(vllm_config, tm
     handler = EnhancedVLLMHandler(
         vllm_config, CacheConfig(), SimilarityConfig(embedding_model=str(missing))
     )
+
+    def engines() -> set[int]:
+        found = set()
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if "VLLM" in child.name() + " ".join(child.cmdline()):
+                    found.add(child.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    before = engines()
     with pytest.raises(EngineStartError, match="could not start the system"):
         await handler.start()
     assert handler.state is HandlerState.NEW and handler._cache is None
+
+    # The engine started beside the failing component was shut down, not leaked.
+    assert await wait_until(lambda: not engines() - before, timeout=30), engines() - before
     with pytest.raises(HandlerStateError, match="not started"):
         await handler.add_request_v2("hello", GREEDY)

@@ -173,6 +173,21 @@ def test_index_is_safe_under_concurrent_add_search_remove(kind) -> None:
         assert index.search(r.vector, r.namespace, "fp", 1, now=0)[0][0].entry_id == r.entry_id
 
 
+async def test_prompts_longer_than_the_embedding_window_are_never_matched(helper, namespace):
+    """The model reads 512 tokens: two long prompts differing only past that point
+    would embed alike, so neither is indexed nor looked up (exact hits only)."""
+    document = " ".join(f"Paragraph {i} of the report says sales rose." for i in range(120))
+    assert not helper.embedder.fits(document)
+    before = len(helper.index)
+    await helper.add(f"{document}\nQuestion: what was the trend?", "long", namespace=namespace)
+    assert len(helper.index) == before
+    asked = f"{document}\nQuestion: what was the cause?"
+    rejected = helper.counts["rejected:too long"]
+    assert await helper.search(asked, namespace=namespace) is None
+    assert helper.counts["rejected:too long"] == rejected + 1
+    assert helper.embedder.fits("Question: what was the trend?")
+
+
 async def test_index_file_survives_a_restart(tmp_path, namespace) -> None:
     config = SimilarityConfig(index_path=tmp_path / "index.npz")
     async with SimilaritySearchHelper(config) as first:

