@@ -120,8 +120,8 @@ class StreamAccumulator:
     def update(self, output: RequestOutput) -> str:
         """Fold one output in; return the text it added to completion 0."""
         before = self.texts.get(0, "")
-        if output.prompt_token_ids is not None:
-            self.prompt_token_ids = list(output.prompt_token_ids)
+        if self.prompt_token_ids is None and output.prompt_token_ids is not None:
+            self.prompt_token_ids = list(output.prompt_token_ids)  # the same in every output
         for completion in output.outputs:
             i = completion.index
             if self.delta:
