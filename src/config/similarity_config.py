@@ -97,14 +97,14 @@ class SimilarityConfig(Settings):
         description="Guard: least Jaccard overlap of content words; 0 turns it off.",
     )
     min_term_overlap_zh: float = Field(
-        default=0.25,
+        default=0.0,
         ge=0,
         le=1,
         description=(
             "Guard for Chinese and mixed prompts: least Jaccard overlap of content characters, "
-            "a lexical check beside the embedding (it matters most with an English-only "
-            "model, which can score two Chinese prompts high for one shared Latin word); "
-            "0 turns it off."
+            "a lexical check beside the embedding; 0 turns it off. Set about 0.25 with an "
+            "English-only model, which can score two Chinese prompts high for one shared "
+            "Latin word."
         ),
     )
     english_pipeline: str = Field(
