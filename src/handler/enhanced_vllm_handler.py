@@ -150,7 +150,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                         engine_args,
                         cache=self._cache if self.handler_config.features.enable_cache else None,
                         cache_config=self.cache_config,
-                        similarity=self._similarity,
+                        similarity=self._similarity if self._semantic_enabled() else None,
                     )
                 )
                 try:
@@ -234,12 +234,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         )
 
     def _make_similarity(self) -> None:
-        """Create the similarity helper (models not loaded yet), or drop a given one
-        when the semantic stage is off."""
-        if not self._semantic_enabled():
-            self._similarity = None
-            return
-        if self._similarity is None:
+        """Create the similarity helper (its models are loaded by _start_similarity)."""
+        if self._semantic_enabled() and self._similarity is None:
             self._similarity = SimilaritySearchHelper(
                 self.similarity_config,
                 redis_url=self.cache_config.redis_url,
@@ -248,7 +244,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             )
 
     async def _start_similarity(self) -> None:
-        if self._similarity is None:
+        if not self._semantic_enabled() or self._similarity is None:
             return
         if self._owns_similarity:
             await self._similarity.start()

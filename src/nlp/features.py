@@ -147,14 +147,16 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures) -> set[str]:
     """
     words = b.terms | set(b.anchors)
     text = b.text.lower()
-    return {
-        noun
-        for noun in set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
-        if noun not in words
-        and not _spells(text, noun)
-        and not (noun.isascii() and any(_same_stem(noun, w) for w in words if w.isascii()))
-        and not (not noun.isascii() and all(ch in text for ch in noun if not ch.isascii()))
-    }
+
+    def covered(noun: str) -> bool:
+        if noun in words:
+            return True
+        if noun.isascii():
+            return _spells(text, noun) or any(_same_stem(noun, w) for w in words if w.isascii())
+        return all(ch in text for ch in noun if not ch.isascii())
+
+    subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
+    return {noun for noun in subject if not covered(noun)}
 
 
 def _same_stem(x: str, y: str) -> bool:
@@ -163,12 +165,7 @@ def _same_stem(x: str, y: str) -> bool:
     shorter, longer = sorted((x, y), key=len)
     if len(shorter) >= 4 and longer.startswith(shorter):
         return True
-    common = 0
-    for p, q in zip(x, y, strict=False):
-        if p != q:
-            break
-        common += 1
-    return common >= 5
+    return len(shorter) >= 5 and x[:5] == y[:5]
 
 
 def _shared_order(a: PromptFeatures, b: PromptFeatures) -> tuple[str, ...]:

@@ -78,7 +78,6 @@ EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "
 # nouns, and Latin-script words (product and technology names in Chinese text).
 ZH_ENTITY_FLAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz", "eng"})
 
-# Common nouns jieba tags as place names (ns); they name no particular place.
 # Nouns that frame a question rather than name its subject ("the best *way* to",
 # "the *difference* between", 什么*原因*): the subject guard ignores them.
 FRAME_NOUNS = frozenset(
@@ -92,6 +91,7 @@ FRAME_NOUNS = frozenset(
      "数量", "名字", "名称", "介绍", "信息", "答案", "做法"}
 )  # fmt: skip
 
+# Common nouns jieba tags as place names (ns); they name no particular place.
 ZH_GENERIC_PLACES = frozenset(
     {"城市", "地区", "地方", "国内", "国外", "全国", "全球", "海外", "大海", "市区", "郊区",
      "农村", "城里", "乡下", "当地", "本地", "外地", "各地", "山区", "沿海"}

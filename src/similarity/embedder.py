@@ -50,7 +50,7 @@ class Embedder:
         self.batch_wait_s = batch_wait_ms / 1000.0
         self._model: Any = None
         self._prompt: str | None = None
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray]]] | None = None
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future[np.ndarray | None]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.dimension: int | None = None
         self.startup_s: float | None = None
@@ -85,7 +85,7 @@ class Embedder:
         if not limit:
             return True
         prefix = (self._model.prompts or {}).get(self._prompt, "") if self._prompt else ""
-        # About 0.1 ms; normalisation can make a text longer, so no shortcut by length.
+        # Normalisation can make a text longer: count tokens, not characters.
         ids = self._model.tokenizer(prefix + text, add_special_tokens=True)["input_ids"]
         return len(ids) <= limit
 
@@ -107,11 +107,12 @@ class Embedder:
                 _, future = self._queue.get_nowait()
                 future.cancel()
 
-    async def embed(self, text: str) -> np.ndarray:
-        """The unit vector of one text."""
+    async def embed(self, text: str) -> np.ndarray | None:
+        """The unit vector of one text, or None when the text is longer than the model
+        reads (see :meth:`fits`): a vector of its beginning would stand for all of it."""
         if self._queue is None or self._worker is None:
             raise RuntimeError("Embedder is not started: await start() first")
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[np.ndarray | None] = asyncio.get_running_loop().create_future()
         await self._queue.put((text, future))
         return await future
 
@@ -125,6 +126,16 @@ class Embedder:
             convert_to_numpy=True,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _embed_fitting(self, texts: list[str]) -> list[np.ndarray | None]:
+        """:meth:`embed_sync` for the texts that fit the model's window; None for the rest."""
+        fitting = [i for i, text in enumerate(texts) if self.fits(text)]
+        vectors: list[np.ndarray | None] = [None] * len(texts)
+        if fitting:
+            made = self.embed_sync([texts[i] for i in fitting])
+            for i, vector in zip(fitting, made, strict=True):
+                vectors[i] = vector
+        return vectors
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -144,7 +155,7 @@ class Embedder:
             if not live:
                 continue
             try:
-                vectors = await asyncio.to_thread(self.embed_sync, [t for t, _ in live])
+                vectors = await asyncio.to_thread(self._embed_fitting, [t for t, _ in live])
             except Exception as exc:
                 for _, future in live:
                     if not future.done():

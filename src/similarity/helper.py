@@ -252,15 +252,9 @@ class SimilaritySearchHelper:
         self._ensure_started()
         namespace = namespace or DEFAULT_NAMESPACE
         language = detect_language(text)
-        # Tokenizing a long prompt takes a while: off the event loop then.
-        fits = (
-            self.embedder.fits(text)
-            if len(text) < 2000
-            else await asyncio.to_thread(self.embedder.fits, text)
-        )
-        if language == "other" or not fits:
+        vector = None if language == "other" else await self.embedder.embed(text)
+        if vector is None:
             return PreparedPrompt(namespace, fingerprint, language, None, None)
-        vector = await self.embedder.embed(text)
         # Started after the embedding so the two do not compete for the CPU.
         pending = asyncio.create_task(self.preprocessor.process([text]))
         return PreparedPrompt(namespace, fingerprint, language, vector, pending)

