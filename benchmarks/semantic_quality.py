@@ -16,8 +16,9 @@ The data files are JSON lines ``{"lang", "kind", "a", "b"}``; the defaults,
 reported apart, are ``semantic_pairs_dev.jsonl`` (used while choosing the
 defaults), ``semantic_pairs_test.jsonl`` (held out while the guards were built,
 looked at once since) and ``semantic_pairs_holdout.jsonl`` (written before the
-multilingual model was measured on it) and ``semantic_pairs_holdout2.jsonl``
-(written before the subject guard was built, measured once), all in
+multilingual model was measured on it), ``semantic_pairs_holdout2.jsonl``
+(written before the subject guard was built, measured once) and
+``semantic_pairs_holdout3.jsonl`` (written before the thesaurus was built), all in
 ``benchmarks/data/``. The dev set's "subject" pairs (cats / dogs) were added
 when the multilingual model was found to score such swaps above the threshold.
 """
@@ -46,6 +47,7 @@ DEFAULT_FILES = [
     DATA / "semantic_pairs_test.jsonl",
     DATA / "semantic_pairs_holdout.jsonl",
     DATA / "semantic_pairs_holdout2.jsonl",
+    DATA / "semantic_pairs_holdout3.jsonl",
 ]
 
 

@@ -36,6 +36,18 @@ async def test_paraphrase_is_found_with_its_score(helper, namespace) -> None:
     assert helper.config.threshold <= match.score <= 1.0001
 
 
+async def test_a_synonym_swap_is_found_through_the_thesaurus(helper, namespace) -> None:
+    assert helper.preprocessor.thesaurus is not None
+    await helper.add("Where can I buy a cheap sofa?", "sofa", namespace=namespace)
+    await helper.add("番茄炒蛋怎么做？", "dish", namespace=namespace)
+    match = await helper.search("Where can I buy a cheap couch?", namespace=namespace)
+    assert match is not None and match.entry_id == "sofa"
+    match = await helper.search("西红柿炒蛋怎么做？", namespace=namespace)
+    assert match is not None and match.entry_id == "dish"
+    # The guards still tell sister terms apart.
+    assert await helper.search("Where can I buy a cheap armchair?", namespace=namespace) is None
+
+
 @pytest.mark.parametrize(
     ("stored", "asked"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,13 +86,23 @@ class GuardSettings:
     min_term_overlap_zh: float = 0.0
 
 
-def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) -> str | None:
-    """Why two prompts ask different things, or None when every enabled guard agrees."""
+SameMeaning = Callable[[str, str], bool]
+"""Whether two words name the same thing (``Thesaurus.same``)."""
+
+
+def disagreement(
+    a: PromptFeatures, b: PromptFeatures, guards: GuardSettings, same: SameMeaning | None = None
+) -> str | None:
+    """Why two prompts ask different things, or None when every enabled guard agrees.
+
+    ``same`` lets the entity and subject guards accept a synonym in place of a word
+    (fridge / refrigerator, 益处 / 好处); without it only the words themselves count.
+    """
     if a.language == "other" or b.language == "other":
         return "language without a pipeline"
     if guards.language and a.language != b.language:
         return "language"
-    if guards.entities and (_unmatched(a.entities, b) or _unmatched(b.entities, a)):
+    if guards.entities and (_unmatched(a.entities, b, same) or _unmatched(b.entities, a, same)):
         return "entities"
     if guards.quantities and a.quantities != b.quantities:
         return "quantities"
@@ -99,7 +110,7 @@ def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) ->
         return "negation"
     if guards.task and a.tasks != b.tasks:
         return "task"
-    if guards.subject and _uncovered_nouns(a, b) and _uncovered_nouns(b, a):
+    if guards.subject and _uncovered_nouns(a, b, same) and _uncovered_nouns(b, a, same):
         return "subject"
     if (
         guards.direction
@@ -117,14 +128,30 @@ def disagreement(a: PromptFeatures, b: PromptFeatures, guards: GuardSettings) ->
     return None
 
 
-def _unmatched(entities: frozenset[str], other: PromptFeatures) -> set[str]:
-    """Entities of one prompt the other neither recognised nor contains as text.
+def _unmatched(
+    entities: frozenset[str], other: PromptFeatures, same: SameMeaning | None
+) -> set[str]:
+    """Entities of one prompt the other neither recognised, contains as text, nor
+    names by a synonym (Earth / world).
 
     Taggers disagree about what is a name; a name the other prompt still spells
     out is the same name.
     """
     text = other.text.lower()
-    return {e for e in entities if e not in other.entities and not _spells(text, e)}
+    words = _words(other)
+    return {
+        e
+        for e in entities
+        if e not in other.entities and not _spells(text, e) and not _synonym_in(e, words, same)
+    }
+
+
+def _words(features: PromptFeatures) -> set[str]:
+    return set(features.terms) | set(features.anchors) | set(features.entities)
+
+
+def _synonym_in(word: str, words: Iterable[str], same: SameMeaning | None) -> bool:
+    return same is not None and any(same(word, w) for w in words)
 
 
 def _spells(text: str, name: str) -> bool:
@@ -134,7 +161,7 @@ def _spells(text: str, name: str) -> bool:
     return name in text
 
 
-def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures) -> set[str]:
+def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | None) -> set[str]:
     """``a``'s subject nouns that ``b`` says nothing of.
 
     Two prompts that each name a thing the other lacks ask about different
@@ -143,17 +170,20 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures) -> set[str]:
     lifespan of a cat"), so the guard fires on a swap, not on an addition.
     A noun is covered when ``b`` has it, a word of the same stem (meaning /
     mean, bacterium / bacteria), or, in Chinese, every one of its characters
-    (光速 / 光的速度).
+    (光速 / 光的速度), or, given ``same``, a synonym of it (fridge / refrigerator).
     """
-    words = b.terms | set(b.anchors)
+    words = _words(b)
     text = b.text.lower()
 
     def covered(noun: str) -> bool:
         if noun in words:
             return True
         if noun.isascii():
-            return _spells(text, noun) or any(_same_stem(noun, w) for w in words if w.isascii())
-        return all(ch in text for ch in noun if not ch.isascii())
+            if _spells(text, noun) or any(_same_stem(noun, w) for w in words if w.isascii()):
+                return True
+        elif all(ch in text for ch in noun if not ch.isascii()):
+            return True
+        return _synonym_in(noun, words, same)
 
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
     return {noun for noun in subject if not covered(noun)}

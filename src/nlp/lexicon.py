@@ -25,6 +25,7 @@ __all__ = [
     "ZH_NEGATING_PREFIXES",
     "ZH_NEGATORS",
     "ZH_NOT_NEGATIONS",
+    "ZH_OPEN_CLASS_FLAGS",
     "ZH_TASKS",
     "ZH_TEMPORAL",
     "ZH_TRANSLATION_PHRASE",
@@ -77,6 +78,10 @@ EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "
 # jieba part-of-speech flags of names: people, places, organisations, other proper
 # nouns, and Latin-script words (product and technology names in Chinese text).
 ZH_ENTITY_FLAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz", "eng"})
+
+# jieba flags of open word classes (verbs, adjectives, adverbs, morphemes, idioms...) a
+# noun can be mis-tagged as; pronouns, numerals, particles are never taken for nouns.
+ZH_OPEN_CLASS_FLAGS = ("v", "a", "b", "d", "g", "i", "j", "l", "z")
 
 # Nouns that frame a question rather than name its subject ("the best *way* to",
 # "the *difference* between", 什么*原因*): the subject guard ignores them.

