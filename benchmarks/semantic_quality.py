@@ -48,6 +48,8 @@ DEFAULT_FILES = [
     DATA / "semantic_pairs_holdout.jsonl",
     DATA / "semantic_pairs_holdout2.jsonl",
     DATA / "semantic_pairs_holdout3.jsonl",
+    DATA / "semantic_pairs_holdout4.jsonl",
+    DATA / "semantic_pairs_holdout5.jsonl",
 ]
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ZH_NEGATORS",
     "ZH_NOT_NEGATIONS",
     "ZH_OPEN_CLASS_FLAGS",
+    "ZH_QUESTION_FORMS",
     "ZH_TASKS",
     "ZH_TEMPORAL",
     "ZH_TRANSLATION_PHRASE",
@@ -93,7 +94,7 @@ FRAME_NOUNS = frozenset(
      "part", "name", "term", "word", "explanation", "guide", "help", "list", "overview",
      "方法", "办法", "方式", "原因", "情况", "问题", "意思", "东西", "时候", "区别", "步骤",
      "技巧", "建议", "过程", "原理", "定义", "例子", "含义", "解释", "人", "人们", "时间",
-     "数量", "名字", "名称", "介绍", "信息", "答案", "做法"}
+     "数量", "名字", "名称", "介绍", "信息", "答案", "做法", "时", "多长时间", "多少时间"}
 )  # fmt: skip
 
 # Common nouns jieba tags as place names (ns); they name no particular place.
@@ -162,6 +163,11 @@ ZH_NOT_NEGATIONS = frozenset(
      "不同", "未来", "无数", "非洲", "不管", "无比", "莫斯科", "别墅", "特别", "区别", "分别"}
 )  # fmt: skip
 ZH_NEGATING_PREFIXES = ("不", "没", "未", "无", "非", "别", "勿", "莫")
+# Question forms that contain a negator: A-not-A (能不能, 是不是, 有没有, 可不可以,
+# 喜不喜欢) and a closing "了/过 + 没(有)" (熟了没有？, 去过没？).
+ZH_QUESTION_FORMS = re.compile(
+    r"([\u4e00-\u9fff])[不没]\1|[了过]没有?(?=[呢吗啊呀]?\s*[？?。!！]?\s*$)"
+)
 
 ZH_NEGATORS = frozenset(
     {"不", "没", "没有", "未", "别", "勿", "莫", "非", "无", "不是", "不要", "不会", "不能", "不想",

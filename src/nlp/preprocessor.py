@@ -246,26 +246,28 @@ class PromptPreprocessor:
                     and token.pos_ != "NUM"
                     and self.thesaurus.is_english_noun_only(lower)
                 )
-                compound = compounds.get(token.i)
-                if compound is not None:
-                    draft.anchors.append(compound)
-                elif noun and token.i + 1 not in compounds:
+                if noun:
                     draft.anchors.append(token.lemma_.lower())
+                if token.i in compounds:
+                    # Beside its words: "oil stain" is a kind of stain, and its
+                    # "oil" must still be matched (blood stain is another question).
+                    draft.anchors.append(compounds[token.i])
         draft.terms.update(draft.entities)  # names count as content words too
         if lexicon.EN_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, "en")
 
     def _english_compounds(self, doc: Any) -> dict[int, str]:
-        """Token index of a noun -> the two-word noun it ends, where WordNet lists one
-        ("boiling point", "blood pressure")."""
+        """Token index of a noun -> the two-word noun it ends with its modifier, where
+        WordNet lists one ("boiling point", "blood pressure")."""
         if self.thesaurus is None:
             return {}
         found = {}
         for first, head in itertools.pairwise(doc):
             if (
                 head.pos_ == "NOUN"
-                and first.pos_ in ("NOUN", "ADJ", "VERB")
+                and first.head.i == head.i  # a modifier of this noun ("water ferns" is not)
+                and first.dep_ in ("compound", "amod", "nmod")
                 and not first.is_stop
                 and not head.is_stop
                 and self.thesaurus.is_english_compound([first.lower_, head.lemma_.lower()])
@@ -278,7 +280,12 @@ class PromptPreprocessor:
     def _chinese(self, text: str, language: str) -> PromptFeatures:
         draft = _Draft()
         stop_words = self._zh.Defaults.stop_words
+        # Yes/no questions built with a negator ask, they do not negate: 能不能,
+        # 是不是, 有没有 (A-not-A), and a closing 了没有 / 过没 ("has it ... yet?").
+        asking = [m.span() for m in lexicon.ZH_QUESTION_FORMS.finditer(text)]
+        end = 0
         for pair in self._posseg.cut(text):
+            start, end = end, end + len(pair.word)
             word, flag = pair.word.strip(), pair.flag
             if not word:
                 continue
@@ -292,11 +299,14 @@ class PromptPreprocessor:
             # A date part keeps its unit, so 3月4日 differs from 4月3日.
             if word in lexicon.ZH_DATE_UNITS and draft.attach_unit(word):
                 continue
-            if word in lexicon.ZH_NEGATORS or (
-                word.startswith(lexicon.ZH_NEGATING_PREFIXES)
-                and len(word) <= 3
-                and word not in lexicon.ZH_NOT_NEGATIONS
-            ):
+            if (
+                word in lexicon.ZH_NEGATORS
+                or (
+                    word.startswith(lexicon.ZH_NEGATING_PREFIXES)
+                    and len(word) <= 3
+                    and word not in lexicon.ZH_NOT_NEGATIONS
+                )
+            ) and not any(a < end and start < b for a, b in asking):
                 draft.negated = True
             task = lexicon.ZH_TASKS.get(word)
             if task is not None:
