@@ -12,15 +12,11 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.semantic_quality [--data FILE ...] [--threshold T] [--sweep]
 
-The data files are JSON lines ``{"lang", "kind", "a", "b"}``; the defaults,
-reported apart, are ``semantic_pairs_dev.jsonl`` (used while choosing the
-defaults), ``semantic_pairs_test.jsonl`` (held out while the guards were built,
-looked at once since) and ``semantic_pairs_holdout.jsonl`` (written before the
-multilingual model was measured on it), ``semantic_pairs_holdout2.jsonl``
-(written before the subject guard was built, measured once) and
-``semantic_pairs_holdout3.jsonl`` (written before the thesaurus was built), all in
-``benchmarks/data/``. The dev set's "subject" pairs (cats / dogs) were added
-when the multilingual model was found to score such swaps above the threshold.
+The data files are JSON lines ``{"lang", "kind", "a", "b"}``. The defaults, each
+reported apart, are the seven ``semantic_pairs_*.jsonl`` sets in
+``benchmarks/data/``: ``dev`` (used while choosing the defaults), ``test`` and
+``holdout`` to ``holdout5`` (each written before a change and measured after it;
+docs/benchmarks.md says which change and how often each has been looked at).
 """
 
 from __future__ import annotations

@@ -155,6 +155,23 @@ async def test_term_overlap_guard_is_optional(nlp) -> None:
     assert disagreement(fa, fb, GuardSettings(subject=False, min_term_overlap=0.2)) == "terms"
 
 
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        ("这个药能不能空腹吃？", False),  # A-not-A asks yes or no
+        ("明天会不会下雨？", False),
+        ("有没有便宜的机票？", False),
+        ("牛油果熟了没有？", False),  # a closing 了没有 asks "yet?"
+        ("这部电影你看过没有？", False),
+        ("他没有去上班吗？", True),
+        ("我没有钱怎么办？", True),
+        ("他是不是没有去？", True),  # a question form beside a real negation
+    ],
+)  # fmt: skip
+async def test_chinese_questions_built_with_a_negator(nlp, text, negated) -> None:
+    assert (await features(nlp, text)).negated is negated
+
+
 async def test_process_before_start_is_refused() -> None:
     with pytest.raises(RuntimeError, match="start"):
         await PromptPreprocessor().process(["hello"])

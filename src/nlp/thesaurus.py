@@ -24,12 +24,10 @@ to catch.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["Thesaurus", "ThesaurusError"]
 
@@ -122,6 +120,8 @@ class Thesaurus:
     def __init__(self, wordnet: _WordNet, cilin: dict[str, tuple[str, ...]]) -> None:
         self._wordnet = wordnet
         self._cilin = cilin
+        # Guards ask about the same few word pairs again and again (about 25 µs each).
+        self.same = lru_cache(maxsize=65536)(self._same)
 
     @classmethod
     def load(cls) -> Thesaurus:
@@ -224,8 +224,9 @@ class Thesaurus:
         gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
         return bool(gx) and not gx.isdisjoint(self._cilin.get(y, ()))
 
-    def same(self, x: str, y: str) -> bool:
-        """Whether two words name the same thing, by the thesaurus of their script."""
+    def _same(self, x: str, y: str) -> bool:
+        """Whether two words name the same thing, by the thesaurus of their script
+        (``same``, cached)."""
         if x.isascii() and y.isascii():
             return self.english_same(x, y)
         if x.isascii() or y.isascii():
