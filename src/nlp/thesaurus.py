@@ -189,41 +189,43 @@ class Thesaurus:
         """Whether WordNet lists these words as one noun ("boiling point")."""
         return bool(self._base_forms("_".join(w.lower() for w in words), "n"))
 
-    def _linked(self, pos: str, senses: set[int], symbols: tuple[str, ...]) -> set[tuple[str, int]]:
+    def _nouns_linked(self, pos: str, senses: set[int], symbols: tuple[str, ...]) -> set[int]:
+        """Noun synsets that ``senses`` (of part of speech ``pos``) point to by ``symbols``."""
         return {
-            (target_pos, target)
+            target
             for s in senses
             for symbol, target, target_pos in self._wordnet.pointers(pos, s)
-            if symbol in symbols
+            if symbol in symbols and target_pos == "n"
         }
+
+    def _points_to(self, x: str, y: str) -> bool:
+        """Whether ``x``'s first noun sense is a direct hyponym of a sense of noun ``y``,
+        or ``x``'s first adjective sense measures an attribute ``y`` names.
+
+        Only a word's first sense is followed: a rare sense links too widely
+        (anemia, "lack of vigour", is a kind of symptom).
+        """
+        ny = self._senses(y, "n")
+        return bool(
+            self._nouns_linked("n", self._first_senses(x, "n"), ("@", "@i")) & ny
+            or self._nouns_linked("a", self._first_senses(x, "a"), ("=",)) & ny
+        )
 
     def english_same(self, x: str, y: str) -> bool:
         """Whether two English words (or phrases) name the same thing (see module doc)."""
         x, y = x.lower(), y.lower()
         if x == y:
             return True
-        for pos in _POS:
-            if self._senses(x, pos) & self._senses(y, pos):
-                return True
-        # Hypernym and attribute links are followed from a word's first sense only: a
-        # rare sense links too widely (anemia, "lack of vigour", is a kind of symptom).
-        nx, ny = self._senses(x, "n"), self._senses(y, "n")
-        up = ("@", "@i")
-        if self._linked("n", self._first_senses(x, "n"), up) & {("n", o) for o in ny}:
+        if any(self._senses(x, pos) & self._senses(y, pos) for pos in _POS):
             return True
-        if self._linked("n", self._first_senses(y, "n"), up) & {("n", o) for o in nx}:
-            return True
-        return bool(
-            self._linked("a", self._first_senses(x, "a"), ("=",)) & {("n", o) for o in ny}
-            or self._linked("a", self._first_senses(y, "a"), ("=",)) & {("n", o) for o in nx}
-        )
+        return self._points_to(x, y) or self._points_to(y, x)
 
     # ------------------------------------------------------------------ Chinese
 
     def is_chinese_noun(self, word: str) -> bool:
         """Whether Cilin files every sense of ``word`` under people, things or abstract things."""
-        codes = self._cilin.get(word)
-        return bool(codes) and all(c.startswith(_CILIN_NOMINAL) for c in codes)  # type: ignore[union-attr]
+        codes = self._cilin.get(word, ())
+        return bool(codes) and all(c.startswith(_CILIN_NOMINAL) for c in codes)
 
     def chinese_same(self, x: str, y: str) -> bool:
         """Whether two Chinese words share a Cilin synonym group."""
