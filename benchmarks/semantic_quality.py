@@ -79,13 +79,16 @@ async def evaluate(helper: SimilaritySearchHelper, rows: list[dict[str, str]]) -
         await helper.index_prompt(stored, f"entry-{i}", helper.clock() + 3600)
         query = await helper.prepare(row["b"], namespace=namespace)
         score = float(np.dot(stored.vector, query.vector))
+        before = dict(helper.counts)
         match = await helper.match(query)
-        results.append({**row, "score": score, "hit": match is not None})
+        why = [k.removeprefix("rejected:") for k, v in helper.counts.items() if v != before.get(k)]
+        why = [w for w in why if w not in ("searches", "hits")]
+        results.append({**row, "score": score, "hit": match is not None, "why": ", ".join(why)})
         await helper.clear(namespace)
     return results
 
 
-def report(results: list[dict], threshold: float, title: str) -> None:
+def report(results: list[dict], threshold: float, title: str, *, details: bool = True) -> None:
     print(f"\n== {title}: {len(results)} pairs, threshold {threshold}")
     print(f"{'lang':<5}{'kind':<12}{'n':>4}   {'score only':>12}   {'full decision':>14}")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -111,10 +114,12 @@ def report(results: list[dict], threshold: float, title: str) -> None:
             f"  full {np.mean([r['hit'] for r in neg]):.3f}"
             f"   (paraphrases {len(para)}, negatives {len(neg)})"
         )
+    if not details:
+        return
     misses = [r for r in results if r["kind"] == "paraphrase" and not r["hit"]]
     wrong = [r for r in results if r["kind"] != "paraphrase" and r["hit"]]
     for r in misses:
-        print(f"  missed paraphrase ({r['score']:.3f}): {r['a']} | {r['b']}")
+        print(f"  missed paraphrase ({r['score']:.3f}, {r['why']}): {r['a']} | {r['b']}")
     for r in wrong:
         print(f"  FALSE HIT {r['kind']} ({r['score']:.3f}): {r['a']} | {r['b']}")
 
@@ -136,15 +141,20 @@ async def main(args: argparse.Namespace) -> None:
     config = SimilarityConfig(**({"threshold": args.threshold} if args.threshold else {}))
     helper = SimilaritySearchHelper(config)
     await helper.start()
+    paths = args.data or DEFAULT_FILES
+    everything: list[dict] = []
     try:
-        for path in args.data or DEFAULT_FILES:
+        for path in paths:
             rows = load(Path(path))
             if args.cross:
                 rows += cross_pairs(rows)
             results = await evaluate(helper, rows)
+            everything += results
             report(results, config.threshold, Path(path).name)
             if args.sweep:
                 sweep(results)
+        if len(paths) > 1:
+            report(everything, config.threshold, f"all {len(paths)} sets", details=False)
     finally:
         await helper.stop()
 

@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from src.nlp import GuardSettings, PromptPreprocessor, detect_language, disagreement
+from src.nlp import (
+    GuardSettings,
+    PromptFeatures,
+    PromptPreprocessor,
+    detect_language,
+    disagreement,
+)
 from src.nlp.lexicon import parse_zh_numeral
 
 
@@ -74,8 +80,6 @@ async def test_number_words_and_digits_agree(nlp) -> None:
 
 
 async def test_features_survive_a_round_trip(nlp) -> None:
-    from src.nlp import PromptFeatures
-
     f = await features(nlp, "Write a limerick about Oslo in March.")
     assert PromptFeatures.from_dict(f.to_dict()) == f
     assert f.tasks == frozenset({"poem"})
@@ -191,3 +195,84 @@ async def test_chinese_prompts_sharing_only_a_latin_word_are_kept_apart(nlp) -> 
     assert disagreement(fa, fb, overlap) == "terms"
     fc, fd = await nlp.process(["光速是多少？", "光的速度是多少？"])  # segmented apart, same chars
     assert disagreement(fc, fd, overlap) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "scope"),
+    [
+        ("Should I not wash rice before cooking it?", {"wash", "rice", "cook"}),
+        ("Why can't cats taste sweetness?", {"taste", "sweetness"}),
+        ("Can I bake bread without yeast?", {"yeast"}),
+        ("Is there no cure for the common cold?", {"cure"}),
+        ("面包怎么放才不会发霉？", {"发霉"}),
+        ("孕妇不能吃哪些水果？", {"吃", "水果"}),
+        ("无糖饮料健康吗？", {"糖", "饮料", "健康"}),
+        ("他是不是没有去？", set()),  # nothing after the negator: scope unknown
+    ],
+)  # fmt: skip
+async def test_what_a_negation_applies_to(nlp, text, scope) -> None:
+    f = await features(nlp, text)
+    assert f.negated and f.negated_words == scope
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # The negated words are asked about on both sides: another question.
+        ("Should I wash rice before cooking it?", "Should I not wash rice before cooking it?",
+         "negation"),
+        ("孕妇能吃哪些水果？", "孕妇不能吃哪些水果？", "negation"),
+        # A negated clause the other prompt does not ask about adds a condition.
+        ("How should bread be stored?", "How do I store bread so it doesn't go stale?", None),
+        ("面包应该怎么保存？", "面包怎么存放才不会发霉？", None),
+    ],
+)  # fmt: skip
+async def test_negation_counts_where_both_ask_about_the_negated_words(nlp, a, b, guard) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(subject=False)) == guard
+
+
+async def test_records_without_a_negation_scope_stay_strict(nlp) -> None:
+    fa, fb = await nlp.process(
+        ["How should bread be stored?", "How do I store bread so it doesn't go stale?"]
+    )
+    old = PromptFeatures.from_dict({k: v for k, v in fb.to_dict().items() if k != "negated_words"})
+    assert old.negated and not old.negated_words
+    assert disagreement(fa, old, GuardSettings(subject=False)) == "negation"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # A part of the day one prompt adds sets the scene of the same question.
+        ("How much water should a runner drink?",
+         "How much water should a runner drink in the morning?", None),
+        ("喝绿茶能减肥吗？", "晚上喝绿茶能减肥吗？", None),
+        # Two different parts of the day, or a day, still count.
+        ("Is it safe to jog in the morning?", "Is it safe to jog in the evening?", "quantities"),
+        ("How much water should a runner drink?",
+         "How much water should a runner drink tomorrow?", "quantities"),
+    ],
+)  # fmt: skip
+async def test_a_vague_time_on_one_side_only(nlp, a, b, guard) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(subject=False)) == guard
+
+
+async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None:
+    f = await features(nlp, "老虎的寿命有多长？")  # jieba's dictionary tags 老虎 as a person
+    assert "老虎" in f.anchors and not f.entities
+    f = await features(nlp, "杭州的人口有多少？")  # a real place stays a name
+    assert f.entities == {"杭州"}
+    f = await features(nlp, "怎样学好弹钢琴？")  # 弹钢琴 is one dictionary word
+    assert f.anchors == ("钢琴",)
+    f = await features(nlp, "How do I keep my eyeglasses clean?")
+    assert "eyeglasses" in f.anchors  # not "eyeglass": WordNet lists the plural
+    f = await features(nlp, "What are some ways to keep eyeglasses clean?")
+    assert "way" in f.anchors  # a question's frame keeps its lemma
+    f = await features(nlp, "多喝水有什么好处？")  # 多喝水: one phrase in jieba's dictionary
+    assert "水" in f.anchors
+    f = await features(nlp, "孕妇可以喝酒吗？")  # 喝酒: a verb-object word tagged as a verb
+    assert f.anchors == ("孕妇", "酒")
+    f = await features(nlp, "烤鸭怎么做？")  # a dish in itself, not 鸭
+    assert f.anchors == ("烤鸭",)

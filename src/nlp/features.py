@@ -23,6 +23,9 @@ class PromptFeatures:
         entities: Lower-cased names: people, places, organisations, products...
         quantities: Canonical numbers, dates and times (``"3"``, ``"month:3"``, ``"day:+1"``).
         negated: Whether the prompt contains a negation.
+        negated_words: The content words a negation applies to ("refrigerate" in
+            "should I not refrigerate tomatoes", 坏 in 怎么储存才不会坏); empty when
+            the preprocessor could not tell, which the guard reads as "all of them".
         anchors: Entities, quantities and nouns in order of appearance.
         directional: Whether a word makes the order of the anchors matter
             ("from A to B", "A than B", 从A到B).
@@ -40,6 +43,7 @@ class PromptFeatures:
     directional: bool
     tasks: frozenset[str]
     terms: frozenset[str]
+    negated_words: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sets as sorted lists)."""
@@ -53,6 +57,7 @@ class PromptFeatures:
             "directional": self.directional,
             "tasks": sorted(self.tasks),
             "terms": sorted(self.terms),
+            "negated_words": sorted(self.negated_words),
         }
 
     @classmethod
@@ -68,6 +73,8 @@ class PromptFeatures:
             directional=bool(data["directional"]),
             tasks=frozenset(data["tasks"]),
             terms=frozenset(data["terms"]),
+            # Records written before negation scopes were kept: scope unknown.
+            negated_words=frozenset(data.get("negated_words", ())),
         )
 
 
@@ -104,10 +111,16 @@ def disagreement(
         return "language"
     if guards.entities and (_unmatched(a.entities, b, same) or _unmatched(b.entities, a, same)):
         return "entities"
-    if guards.quantities and a.quantities != b.quantities:
+    if guards.quantities and _quantities_differ(a.quantities, b.quantities):
         return "quantities"
     if guards.negation and a.negated != b.negated:
-        return "negation"
+        negating, other = (a, b) if a.negated else (b, a)
+        # "How do I store tea so it won't go stale" adds a negated clause; it only
+        # contradicts the other prompt when that prompt asks about what is negated.
+        if not negating.negated_words or any(
+            _covers(other, word, same) for word in negating.negated_words
+        ):
+            return "negation"
     if guards.task and a.tasks != b.tasks:
         return "task"
     if guards.subject and _uncovered_nouns(a, b, same) and _uncovered_nouns(b, a, same):
@@ -172,21 +185,41 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     mean, bacterium / bacteria), or, in Chinese, every one of its characters
     (光速 / 光的速度), or, given ``same``, a synonym of it (fridge / refrigerator).
     """
-    words = _words(b)
-    text = b.text.lower()
-
-    def covered(noun: str) -> bool:
-        if noun in words:
-            return True
-        if noun.isascii():
-            if _spells(text, noun) or any(_same_stem(noun, w) for w in words if w.isascii()):
-                return True
-        elif all(ch in text for ch in noun if not ch.isascii()):
-            return True
-        return _synonym_in(noun, words, same)
-
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
-    return {noun for noun in subject if not covered(noun)}
+    return {noun for noun in subject if not _covers(b, noun, same)}
+
+
+def _covers(b: PromptFeatures, word: str, same: SameMeaning | None) -> bool:
+    """Whether prompt ``b`` says ``word``: the word itself, a word of the same stem,
+    every one of its characters in Chinese, or, given ``same``, a synonym."""
+    words = _words(b)
+    if word in words:
+        return True
+    text = b.text.lower()
+    if word.isascii():
+        if _spells(text, word) or any(_same_stem(word, w) for w in words if w.isascii()):
+            return True
+    elif all(ch in text for ch in word if not ch.isascii()):
+        return True
+    return _synonym_in(word, words, same)
+
+
+def _quantities_differ(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether two prompts' numbers, dates and times disagree.
+
+    A vague time (a part of the day, "in what year") that only one prompt names
+    usually sets the scene of the same question ("how much sleep does an adult
+    need each night"); any number, date or day, and any vague time both name
+    differently, still counts.
+    """
+    if a == b:
+        return False
+    a_exact = {q for q in a if not q.startswith(lexicon.VAGUE_TIME_TAGS)}
+    b_exact = {q for q in b if not q.startswith(lexicon.VAGUE_TIME_TAGS)}
+    if a_exact != b_exact:
+        return True
+    a_vague, b_vague = a - a_exact, b - b_exact
+    return bool(a_vague) and bool(b_vague)
 
 
 def _same_stem(x: str, y: str) -> bool:

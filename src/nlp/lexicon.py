@@ -17,6 +17,7 @@ __all__ = [
     "EN_TRANSLATION_PHRASE",
     "FRAME_NOUNS",
     "QUANTITY_LABELS",
+    "VAGUE_TIME_TAGS",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
     "ZH_DIRECTION_IN_WORDS",
@@ -67,6 +68,10 @@ EN_TEMPORAL = {
     "week": "span:week", "month": "span:month", "year": "span:year", "weekend": "span:weekend",
     "last": "rel:-1", "next": "rel:+1", "previous": "rel:-1", "past": "rel:-1",
 }  # fmt: skip
+
+# Tags of times that name no particular moment (a part of the day, "a year"): a
+# question that adds one usually asks the same thing in a setting.
+VAGUE_TIME_TAGS = ("part:", "span:")
 
 EN_NEGATORS = frozenset(
     {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",

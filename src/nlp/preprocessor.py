@@ -82,6 +82,35 @@ def _number(text: str) -> str | None:
     return f"{value:g}"
 
 
+_EN_CONTENT = ("NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM")
+_EN_SUBJECTS = ("nsubj", "nsubjpass", "csubj", "csubjpass", "expl")
+
+
+def _english_negated_words(token: Any) -> set[str]:
+    """Content lemmas a negating token applies to, from the parse.
+
+    "without a puncture": the preposition's object; "no sugar": the noun; "not",
+    "never" and the rest: the predicate they attach to and what it governs, but
+    not its subject ("why can't dogs eat grapes" negates eating grapes).
+    """
+    if token.dep_ == "prep" or token.pos_ == "ADP":
+        scope = [t for t in token.subtree if t.i != token.i]
+    elif token.dep_ == "det":
+        scope = list(token.head.subtree)
+    else:
+        head = token.head
+        subject = {t.i for c in head.children if c.dep_ in _EN_SUBJECTS for t in c.subtree}
+        scope = [t for t in head.subtree if t.i not in subject]
+    return {
+        t.lemma_.lower()
+        for t in scope
+        if t.pos_ in _EN_CONTENT
+        and not t.is_stop
+        and t.i != token.i
+        and t.lower_ not in lexicon.EN_NEGATORS
+    }
+
+
 @dataclass
 class _Draft:
     """Features gathered word by word; every entity and quantity is also an anchor."""
@@ -92,6 +121,8 @@ class _Draft:
     terms: set[str] = field(default_factory=set)
     tasks: set[str] = field(default_factory=set)
     negated: bool = False
+    negated_words: set[str] = field(default_factory=set)
+    negation_unclear: bool = False
     directional: bool = False
 
     def entity(self, name: str) -> None:
@@ -101,6 +132,12 @@ class _Draft:
     def quantity(self, value: str) -> None:
         self.quantities.append(value)
         self.anchors.append(value)
+
+    def negation(self, words: set[str]) -> None:
+        """Record a negation and the content words it applies to (none: unclear)."""
+        self.negated = True
+        self.negated_words |= words
+        self.negation_unclear |= not words
 
     def attach_unit(self, unit: str) -> bool:
         """Append a unit to a quantity just read (3 + 月 -> "3月"); False if none was."""
@@ -120,6 +157,7 @@ class _Draft:
             directional=self.directional,
             tasks=frozenset(self.tasks),
             terms=frozenset(self.terms),
+            negated_words=frozenset() if self.negation_unclear else frozenset(self.negated_words),
         )
 
 
@@ -210,7 +248,7 @@ class PromptPreprocessor:
                 draft.tasks.add(task)
                 continue
             if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
-                draft.negated = True
+                draft.negation(_english_negated_words(token))
             if lower in lexicon.EN_DIRECTION:
                 draft.directional = True
             if token.is_punct or token.is_space:
@@ -224,7 +262,7 @@ class PromptPreprocessor:
             tag = lexicon.EN_TEMPORAL.get(lower)
             if tag is not None and (
                 token.ent_type_ in ("DATE", "TIME")
-                or tag.startswith(("weekday:", "day:"))
+                or tag.startswith(("weekday:", "day:", "part:"))
                 or (tag.startswith("month:") and token.pos_ == "PROPN")
             ):
                 draft.quantity(tag)
@@ -247,7 +285,7 @@ class PromptPreprocessor:
                     and self.thesaurus.is_english_noun_only(lower)
                 )
                 if noun:
-                    draft.anchors.append(token.lemma_.lower())
+                    draft.anchors.append(self._english_noun(lower, token.lemma_.lower()))
                 if token.i in compounds:
                     # Beside its words: "oil stain" is a kind of stain, and its
                     # "oil" must still be matched (blood stain is another question).
@@ -256,6 +294,19 @@ class PromptPreprocessor:
         if lexicon.EN_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, "en")
+
+    def _english_noun(self, word: str, lemma: str) -> str:
+        """The form a noun is compared by: its lemma, unless WordNet lists the word as
+        written as a noun of its own ("glasses" are not glass). Nouns that frame a
+        question keep their lemma ("ways" is also a shipyard's slipway)."""
+        if (
+            word != lemma
+            and lemma not in lexicon.FRAME_NOUNS
+            and self.thesaurus is not None
+            and self.thesaurus.lists_english_noun(word)
+        ):
+            return word
+        return lemma
 
     def _english_compounds(self, doc: Any) -> dict[int, str]:
         """Token index of a noun -> the two-word noun it ends with its modifier, where
@@ -283,10 +334,11 @@ class PromptPreprocessor:
         # Yes/no questions built with a negator ask, they do not negate: 能不能,
         # 是不是, 有没有 (A-not-A), and a closing 了没有 / 过没 ("has it ... yet?").
         asking = [m.span() for m in lexicon.ZH_QUESTION_FORMS.finditer(text)]
+        pairs = [(p.word, p.flag) for p in self._posseg.cut(text)]
         end = 0
-        for pair in self._posseg.cut(text):
-            start, end = end, end + len(pair.word)
-            word, flag = pair.word.strip(), pair.flag
+        for k, (raw, flag) in enumerate(pairs):
+            start, end = end, end + len(raw)
+            word = raw.strip()
             if not word:
                 continue
             if flag != "x" and word not in stop_words:
@@ -299,15 +351,17 @@ class PromptPreprocessor:
             # A date part keeps its unit, so 3月4日 differs from 4月3日.
             if word in lexicon.ZH_DATE_UNITS and draft.attach_unit(word):
                 continue
-            if (
-                word in lexicon.ZH_NEGATORS
-                or (
-                    word.startswith(lexicon.ZH_NEGATING_PREFIXES)
-                    and len(word) <= 3
-                    and word not in lexicon.ZH_NOT_NEGATIONS
-                )
-            ) and not any(a < end and start < b for a, b in asking):
-                draft.negated = True
+            prefixed = (
+                word.startswith(lexicon.ZH_NEGATING_PREFIXES)
+                and len(word) <= 3
+                and word not in lexicon.ZH_NOT_NEGATIONS
+            )
+            if (word in lexicon.ZH_NEGATORS or prefixed) and not any(
+                a < end and start < b for a, b in asking
+            ):
+                # 无糖 negates 糖 in itself; 不会 negates what follows it.
+                rest = [] if word in lexicon.ZH_NEGATORS else [word[1:]]
+                draft.negation(_chinese_negated_words(rest, pairs[k + 1 :], stop_words))
             task = lexicon.ZH_TASKS.get(word)
             if task is not None:
                 draft.tasks.add(task)
@@ -325,8 +379,17 @@ class PromptPreprocessor:
                 for value in found:
                     draft.quantity(value)
                 continue
-            is_name = flag in lexicon.ZH_ENTITY_FLAGS and (len(word) > 1 or flag == "eng")
-            if is_name and word not in lexicon.ZH_GENERIC_PLACES:
+            noun = self._chinese_object(word, flag)
+            if noun is not None:
+                draft.anchors.append(noun)
+                continue
+            is_name = (
+                flag in lexicon.ZH_ENTITY_FLAGS
+                and (len(word) > 1 or flag == "eng")
+                and word not in lexicon.ZH_GENERIC_PLACES
+                and not (self.thesaurus is not None and self.thesaurus.is_chinese_common_noun(word))
+            )
+            if is_name:
                 draft.entity(word.lower())
             elif word not in stop_words and (
                 flag.startswith("n")
@@ -340,6 +403,36 @@ class PromptPreprocessor:
         if lexicon.ZH_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, language)
+
+    def _chinese_object(self, word: str, flag: str) -> str | None:
+        """The thing a verb-object word is about (喝酒 -> 酒, 弹钢琴 -> 钢琴), or None.
+
+        jieba's dictionary keeps many verb-object phrases as one word, tagged as verbs
+        (喝酒), nouns or even names (弹钢琴, 喝咖啡, 多喝水). Where Cilin lists the end
+        as a thing, the object is compared as the subject and the verb, as in English,
+        as a content word only. A noun or name Cilin lists as a word of its own stays
+        whole: a dish (烤鸭), a sport (滑冰).
+        """
+        thesaurus = self.thesaurus
+        if (
+            thesaurus is None
+            or len(word) < 2
+            or not (flag.startswith(("v", "n", "l")) or flag in lexicon.ZH_ENTITY_FLAGS)
+            or (thesaurus.lists_chinese_word(word) and not flag.startswith("v"))
+        ):
+            return None
+        tags = self._posseg.dt.word_tag_tab
+        for cut in (1, 2):
+            before, noun = word[:cut], word[cut:]
+            verb = before if tags.get(before, "").startswith("v") else before[-1]  # 多喝水
+            if (
+                noun
+                and tags.get(verb, "").startswith("v")
+                and tags.get(noun) == "n"
+                and thesaurus.is_chinese_noun(noun)
+            ):
+                return noun
+        return None
 
     @staticmethod
     def _zh_numbers(word: str, flag: str) -> list[str]:
@@ -358,3 +451,17 @@ class PromptPreprocessor:
                 found[-1] = f"{found[-1]}{unit}"
                 break
         return [f for f in found if f is not None]
+
+
+def _chinese_negated_words(
+    rest: list[str], following: list[tuple[str, str]], stop_words: set[str]
+) -> set[str]:
+    """Content words a Chinese negator applies to: the rest of its own word (无糖)
+    and the words after it up to the end of the clause (才不会坏, 不应该拉伸)."""
+    words = [w for w in rest if w and w not in stop_words]
+    for word, flag in following:
+        if flag == "x":
+            break
+        if word not in stop_words and word not in lexicon.ZH_NEGATORS:
+            words.append(word)
+    return set(words)

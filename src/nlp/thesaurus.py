@@ -185,6 +185,10 @@ class Thesaurus:
             return False
         return not any(word in self._wordnet.index[p] for p in ("v", "a", "r"))
 
+    def lists_english_noun(self, word: str) -> bool:
+        """Whether WordNet lists this very form as a noun ("glasses", "scissors")."""
+        return word.lower().replace(" ", "_") in self._wordnet.index["n"]
+
     def is_english_compound(self, words: Iterable[str]) -> bool:
         """Whether WordNet lists these words as one noun ("boiling point")."""
         return bool(self._base_forms("_".join(w.lower() for w in words), "n"))
@@ -226,6 +230,21 @@ class Thesaurus:
         """Whether Cilin files every sense of ``word`` under people, things or abstract things."""
         codes = self._cilin.get(word, ())
         return bool(codes) and all(c.startswith(_CILIN_NOMINAL) for c in codes)
+
+    def lists_chinese_word(self, word: str) -> bool:
+        """Whether Cilin lists ``word`` at all."""
+        return word in self._cilin
+
+    def is_chinese_common_noun(self, word: str) -> bool:
+        """Whether Cilin files ``word`` only in synonym groups of people, things or
+        abstract things.
+
+        Cilin keeps proper names (places, people, rivers) in "related" (``#``)
+        groups, and common nouns with their synonyms in ``=`` groups: jieba tags
+        many of the latter as names (老虎, 友谊, 湖泊), which this corrects.
+        """
+        codes = self._cilin.get(word, ())
+        return bool(codes) and all(c.startswith(_CILIN_NOMINAL) and c.endswith("=") for c in codes)
 
     def chinese_same(self, x: str, y: str) -> bool:
         """Whether two Chinese words share a Cilin synonym group."""
