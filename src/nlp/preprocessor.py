@@ -17,6 +17,13 @@ choice is corrected where the dictionaries are sure: an English word WordNet
 knows only as a noun is a noun whatever spaCy tagged it ("ant"), two words WordNet
 lists as one noun are one subject ("boiling point"), and a Chinese word Cilin files
 only under people, things or abstract things is a noun whatever jieba tagged it.
+jieba's dictionary also tags many common nouns as names (老虎, 湖泊): one Cilin
+keeps with its synonyms is compared as a noun, not a name. And it keeps many
+verb-object phrases as one word (弹钢琴, 喝酒): their object is the noun compared.
+
+Each negation records the content words it applies to ("without a puncture",
+才不会坏), so the negation guard can tell a negated question from an added
+negated condition.
 """
 
 from __future__ import annotations
@@ -285,7 +292,7 @@ class PromptPreprocessor:
                     and self.thesaurus.is_english_noun_only(lower)
                 )
                 if noun:
-                    draft.anchors.append(self._english_noun(lower, token.lemma_.lower()))
+                    draft.anchors.append(token.lemma_.lower())
                 if token.i in compounds:
                     # Beside its words: "oil stain" is a kind of stain, and its
                     # "oil" must still be matched (blood stain is another question).
@@ -294,19 +301,6 @@ class PromptPreprocessor:
         if lexicon.EN_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, "en")
-
-    def _english_noun(self, word: str, lemma: str) -> str:
-        """The form a noun is compared by: its lemma, unless WordNet lists the word as
-        written as a noun of its own ("glasses" are not glass). Nouns that frame a
-        question keep their lemma ("ways" is also a shipyard's slipway)."""
-        if (
-            word != lemma
-            and lemma not in lexicon.FRAME_NOUNS
-            and self.thesaurus is not None
-            and self.thesaurus.lists_english_noun(word)
-        ):
-            return word
-        return lemma
 
     def _english_compounds(self, doc: Any) -> dict[int, str]:
         """Token index of a noun -> the two-word noun it ends with its modifier, where

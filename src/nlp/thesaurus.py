@@ -185,10 +185,6 @@ class Thesaurus:
             return False
         return not any(word in self._wordnet.index[p] for p in ("v", "a", "r"))
 
-    def lists_english_noun(self, word: str) -> bool:
-        """Whether WordNet lists this very form as a noun ("glasses", "scissors")."""
-        return word.lower().replace(" ", "_") in self._wordnet.index["n"]
-
     def is_english_compound(self, words: Iterable[str]) -> bool:
         """Whether WordNet lists these words as one noun ("boiling point")."""
         return bool(self._base_forms("_".join(w.lower() for w in words), "n"))
