@@ -13,9 +13,9 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.semantic_quality [--data FILE ...] [--threshold T] [--sweep]
 
 The data files are JSON lines ``{"lang", "kind", "a", "b"}``. The defaults, each
-reported apart, are the seven ``semantic_pairs_*.jsonl`` sets in
-``benchmarks/data/``: ``dev`` (used while choosing the defaults), ``test`` and
-``holdout`` to ``holdout5`` (each written before a change and measured after it;
+reported apart and then together, are the nine ``semantic_pairs_*.jsonl`` sets
+in ``benchmarks/data/``: ``dev`` (used while choosing the defaults), ``test`` and
+``holdout`` to ``holdout7`` (each written before a change and measured after it;
 docs/benchmarks.md says which change and how often each has been looked at).
 """
 
@@ -46,6 +46,8 @@ DEFAULT_FILES = [
     DATA / "semantic_pairs_holdout3.jsonl",
     DATA / "semantic_pairs_holdout4.jsonl",
     DATA / "semantic_pairs_holdout5.jsonl",
+    DATA / "semantic_pairs_holdout6.jsonl",
+    DATA / "semantic_pairs_holdout7.jsonl",
 ]
 
 

@@ -52,6 +52,12 @@ def test_word_classes(thesaurus) -> None:
     assert not thesaurus.is_english_compound(["blue", "pressure"])
     assert thesaurus.is_chinese_noun("鲸鱼")
     assert not thesaurus.is_chinese_noun("迁徙")
+    # Common nouns sit in synonym groups; names in "related" groups.
+    assert thesaurus.is_chinese_common_noun("老虎")
+    assert not thesaurus.is_chinese_common_noun("上海")
+    assert not thesaurus.is_chinese_common_noun("迁徙")
+    assert thesaurus.lists_chinese_word("喝酒")
+    assert not thesaurus.lists_chinese_word("弹钢琴")
 
 
 def test_a_missing_package_is_named() -> None:
