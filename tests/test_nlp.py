@@ -270,5 +270,7 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
     assert "水" in f.anchors
     f = await features(nlp, "孕妇可以喝酒吗？")  # 喝酒: a verb-object word tagged as a verb
     assert f.anchors == ("孕妇", "酒")
+    f = await features(nlp, "兔子掉牙了怎么办？")  # jieba tags 掉 as a morpheme; Cilin: a verb
+    assert "牙" in f.anchors
     f = await features(nlp, "烤鸭怎么做？")  # a dish in itself, not 鸭
     assert f.anchors == ("烤鸭",)

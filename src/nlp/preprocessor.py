@@ -418,15 +418,20 @@ class PromptPreprocessor:
         tags = self._posseg.dt.word_tag_tab
         for cut in (1, 2):
             before, noun = word[:cut], word[cut:]
-            verb = before if tags.get(before, "").startswith("v") else before[-1]  # 多喝水
             if (
                 noun
-                and tags.get(verb, "").startswith("v")
-                and tags.get(noun) == "n"
+                and tags.get(noun, "").startswith("n")
                 and thesaurus.is_chinese_noun(noun)
+                and (self._chinese_verb(before) or self._chinese_verb(before[-1]))  # 多喝水
             ):
                 return noun
         return None
+
+    def _chinese_verb(self, word: str) -> bool:
+        """A verb by jieba's tag or, where jieba tags it otherwise (掉), by Cilin."""
+        if self._posseg.dt.word_tag_tab.get(word, "").startswith("v"):
+            return True
+        return self.thesaurus is not None and self.thesaurus.is_chinese_verb(word)
 
     @staticmethod
     def _zh_numbers(word: str, flag: str) -> list[str]:

