@@ -117,9 +117,7 @@ def disagreement(
         negating, other = (a, b) if a.negated else (b, a)
         # "How do I store tea so it won't go stale" adds a negated clause; it only
         # contradicts the other prompt when that prompt asks about what is negated.
-        if not negating.negated_words or any(
-            _covers(other, word, same) for word in negating.negated_words
-        ):
+        if not negating.negated_words or any(map(_coverage(other, same), negating.negated_words)):
             return "negation"
     if guards.task and a.tasks != b.tasks:
         return "task"
@@ -186,22 +184,30 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     (光速 / 光的速度), or, given ``same``, a synonym of it (fridge / refrigerator).
     """
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
-    return {noun for noun in subject if not _covers(b, noun, same)}
+    covered = _coverage(b, same)
+    return {noun for noun in subject if not covered(noun)}
 
 
-def _covers(b: PromptFeatures, word: str, same: SameMeaning | None) -> bool:
-    """Whether prompt ``b`` says ``word``: the word itself, a word of the same stem,
-    every one of its characters in Chinese, or, given ``same``, a synonym."""
+def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bool]:
+    """Whether prompt ``b`` says a word: the word itself, a word of the same stem,
+    every one of its characters in Chinese, or, given ``same``, a synonym.
+
+    ``b``'s words and text are gathered once for all the words asked about.
+    """
     words = _words(b)
-    if word in words:
-        return True
     text = b.text.lower()
-    if word.isascii():
-        if _spells(text, word) or any(_same_stem(word, w) for w in words if w.isascii()):
+
+    def covers(word: str) -> bool:
+        if word in words:
             return True
-    elif all(ch in text for ch in word if not ch.isascii()):
-        return True
-    return _synonym_in(word, words, same)
+        if word.isascii():
+            if _spells(text, word) or any(_same_stem(word, w) for w in words if w.isascii()):
+                return True
+        elif all(ch in text for ch in word if not ch.isascii()):
+            return True
+        return _synonym_in(word, words, same)
+
+    return covers
 
 
 def _quantities_differ(a: frozenset[str], b: frozenset[str]) -> bool:

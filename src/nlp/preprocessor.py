@@ -101,7 +101,7 @@ def _english_negated_words(token: Any) -> set[str]:
     not its subject ("why can't dogs eat grapes" negates eating grapes).
     """
     if token.dep_ == "prep" or token.pos_ == "ADP":
-        scope = [t for t in token.subtree if t.i != token.i]
+        scope = list(token.subtree)
     elif token.dep_ == "det":
         scope = list(token.head.subtree)
     else:

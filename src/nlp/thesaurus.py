@@ -224,15 +224,19 @@ class Thesaurus:
 
     # ------------------------------------------------------------------ Chinese
 
+    def _cilin_only(self, word: str, classes: tuple[str, ...], group: str = "") -> bool:
+        """Whether Cilin lists ``word`` and files every sense of it under ``classes``
+        (and, given ``group``, only in groups of that kind: ``=``, ``#``, ``@``)."""
+        codes = self._cilin.get(word, ())
+        return bool(codes) and all(c.startswith(classes) and c.endswith(group) for c in codes)
+
     def is_chinese_noun(self, word: str) -> bool:
         """Whether Cilin files every sense of ``word`` under people, things or abstract things."""
-        codes = self._cilin.get(word, ())
-        return bool(codes) and all(c.startswith(_CILIN_NOMINAL) for c in codes)
+        return self._cilin_only(word, _CILIN_NOMINAL)
 
     def is_chinese_verb(self, word: str) -> bool:
         """Whether Cilin files every sense of ``word`` under actions, activities or states."""
-        codes = self._cilin.get(word, ())
-        return bool(codes) and all(c.startswith(_CILIN_VERBAL) for c in codes)
+        return self._cilin_only(word, _CILIN_VERBAL)
 
     def lists_chinese_word(self, word: str) -> bool:
         """Whether Cilin lists ``word`` at all."""
@@ -246,8 +250,7 @@ class Thesaurus:
         groups, and common nouns with their synonyms in ``=`` groups: jieba tags
         many of the latter as names (老虎, 友谊, 湖泊), which this corrects.
         """
-        codes = self._cilin.get(word, ())
-        return bool(codes) and all(c.startswith(_CILIN_NOMINAL) and c.endswith("=") for c in codes)
+        return self._cilin_only(word, _CILIN_NOMINAL, "=")
 
     def chinese_same(self, x: str, y: str) -> bool:
         """Whether two Chinese words share a Cilin synonym group."""
