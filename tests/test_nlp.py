@@ -208,6 +208,8 @@ async def test_chinese_prompts_sharing_only_a_latin_word_are_kept_apart(nlp) -> 
         ("孕妇不能吃哪些水果？", {"吃", "水果"}),
         ("无糖饮料健康吗？", {"糖", "饮料", "健康"}),
         ("他是不是没有去？", set()),  # nothing after the negator: scope unknown
+        ("Why does bread dough fail to rise?", {"rise"}),  # "fail to" negates what it governs
+        ("Why am I unable to sleep at night?", {"sleep", "night"}),
     ],
 )  # fmt: skip
 async def test_what_a_negation_applies_to(nlp, text, scope) -> None:
@@ -225,6 +227,9 @@ async def test_what_a_negation_applies_to(nlp, text, scope) -> None:
         # A negated clause the other prompt does not ask about adds a condition.
         ("How should bread be stored?", "How do I store bread so it doesn't go stale?", None),
         ("面包应该怎么保存？", "面包怎么存放才不会发霉？", None),
+        # "fail to" and "not" negate alike.
+        ("Why does my cake rise?", "Why does my cake fail to rise?", "negation"),
+        ("Why is my cake not rising?", "What makes a cake fail to rise?", None),
     ],
 )  # fmt: skip
 async def test_negation_counts_where_both_ask_about_the_negated_words(nlp, a, b, guard) -> None:
@@ -252,6 +257,11 @@ async def test_records_without_a_negation_scope_stay_strict(nlp) -> None:
         ("Is it safe to jog in the morning?", "Is it safe to jog in the evening?", "quantities"),
         ("How much water should a runner drink?",
          "How much water should a runner drink tomorrow?", "quantities"),
+        # "First" as an adverb orders steps; as an adjective it picks a thing.
+        ("What should I do if my car breaks down?",
+         "My car broke down, what should I do first?", None),
+        ("Who was the first king of Sweden?", "Who was the second king of Sweden?",
+         "quantities"),
     ],
 )  # fmt: skip
 async def test_a_vague_time_on_one_side_only(nlp, a, b, guard) -> None:
@@ -274,3 +284,22 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
     assert "牙" in f.anchors
     f = await features(nlp, "烤鸭怎么做？")  # a dish in itself, not 鸭
     assert f.anchors == ("烤鸭",)
+    f = await features(nlp, "久坐腰疼怎么办？")  # 腰疼: a body part and a state in one word
+    assert f.anchors == ("腰",)
+    f = await features(nlp, "头疼吃什么药？")  # Cilin lists 头疼 as a condition: kept whole
+    assert "头" not in f.anchors
+    f = await features(nlp, "打印机纸卡住了怎么办？")  # jieba: a name; Cilin: an action
+    assert not f.entities and "卡住" not in f.anchors
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        ("久坐腰疼该怎么缓解？", "久坐肩膀疼该怎么缓解？", "subject"),
+        ("电饭煲内胆涂层掉了还能用吗？", "电饭锅的内胆涂层掉了还能用吗？", None),
+        ("日元兑港币汇率是多少？", "港币兑日元汇率是多少？", "direction"),
+    ],
+)  # fmt: skip
+async def test_chinese_word_parts_and_exchange_direction(nlp, a, b, guard) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard

@@ -37,6 +37,10 @@ async def with_and_without() -> AsyncIterator[tuple[PromptPreprocessor, PromptPr
         ("医生", "大夫", True),
         ("番茄", "西红柿", True),
         ("老虎", "狮子", False),
+        ("电饭煲", "电饭锅", True),  # one character apart, and 煲 / 锅 are both "pot"
+        ("春季", "秋季", False),  # 春 / 秋 share only a rare sense ("a year")
+        ("上游", "下游", False),
+        ("沸点", "冰点", False),
         ("doctor", "医生", False),  # no cross-language look-up
     ],
 )
@@ -56,6 +60,9 @@ def test_word_classes(thesaurus) -> None:
     assert thesaurus.is_chinese_common_noun("老虎")
     assert not thesaurus.is_chinese_common_noun("上海")
     assert not thesaurus.is_chinese_common_noun("迁徙")
+    assert thesaurus.is_chinese_quality("干燥")
+    assert thesaurus.is_chinese_verb("痒")  # Cilin files bodily states with actions
+    assert not thesaurus.is_chinese_quality("腰")
     assert thesaurus.lists_chinese_word("喝酒")
     assert not thesaurus.lists_chinese_word("弹钢琴")
 

@@ -10,6 +10,7 @@ import re
 __all__ = [
     "ENTITY_LABELS",
     "EN_DIRECTION",
+    "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
     "EN_TASKS",
@@ -17,6 +18,7 @@ __all__ = [
     "EN_TRANSLATION_PHRASE",
     "FRAME_NOUNS",
     "QUANTITY_LABELS",
+    "STEP_ORDER_TAG",
     "VAGUE_TIME_TAGS",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
@@ -69,14 +71,22 @@ EN_TEMPORAL = {
     "last": "rel:-1", "next": "rel:+1", "previous": "rel:-1", "past": "rel:-1",
 }  # fmt: skip
 
-# Tags of times that name no particular moment (a part of the day, "a year"): a
-# question that adds one usually asks the same thing in a setting.
-VAGUE_TIME_TAGS = ("part:", "span:")
+# An ordinal used as an adverb ("what should I do first") orders steps.
+STEP_ORDER_TAG = "step:"
+
+# Tags of times and orders that name no particular moment or thing (a part of the
+# day, "a year", "first"): a question that adds one usually asks the same thing
+# in a setting.
+VAGUE_TIME_TAGS = ("part:", "span:", STEP_ORDER_TAG)
 
 EN_NEGATORS = frozenset(
     {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",
      "cannot", "nowhere", "noone", "hardly", "barely"}
 )  # fmt: skip
+
+# Verbs and adjectives that negate the clause they govern: "fail to rise", "unable
+# to sleep".
+EN_NEGATING_PREDICATES = frozenset({"fail", "unable"})
 
 # Words that make the order of two named things matter ("from A to B", "A than B").
 EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "->", "→", "onto"})
@@ -181,7 +191,7 @@ ZH_NEGATORS = frozenset(
 )  # fmt: skip
 
 ZH_DIRECTION = frozenset(
-    {"从", "到", "至", "成", "为", "比", "往", "向", "→", "->", "译成", "转成"}
+    {"从", "到", "至", "成", "为", "比", "往", "向", "→", "->", "译成", "转成", "兑", "兑换"}
 )
 
 # Direction markers that jieba keeps inside longer words (转换成, 翻译为...).

@@ -34,7 +34,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,14 +108,27 @@ def _english_negated_words(token: Any) -> set[str]:
         head = token.head
         subject = {t.i for c in head.children if c.dep_ in _EN_SUBJECTS for t in c.subtree}
         scope = [t for t in head.subtree if t.i not in subject]
+    return _content_lemmas(scope, token)
+
+
+def _content_lemmas(scope: Iterable[Any], negator: Any) -> set[str]:
+    """Lemmas of the content words in ``scope``, less the negating words."""
     return {
         t.lemma_.lower()
         for t in scope
         if t.pos_ in _EN_CONTENT
         and not t.is_stop
-        and t.i != token.i
+        and t.i != negator.i
         and t.lower_ not in lexicon.EN_NEGATORS
     }
+
+
+def _english_negating_predicate(token: Any) -> Any | None:
+    """The clause a verb or adjective that means "not" governs, or None: "fail to
+    rise", "unable to sleep" negate rising and sleeping as "not" would."""
+    if token.lemma_.lower() not in lexicon.EN_NEGATING_PREDICATES:
+        return None
+    return next((c for c in token.children if c.dep_ == "xcomp"), None)
 
 
 @dataclass
@@ -256,6 +269,8 @@ class PromptPreprocessor:
                 continue
             if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
                 draft.negation(_english_negated_words(token))
+            elif (clause := _english_negating_predicate(token)) is not None:
+                draft.negation(_content_lemmas(clause.subtree, token))
             if lower in lexicon.EN_DIRECTION:
                 draft.directional = True
             if token.is_punct or token.is_space:
@@ -264,7 +279,9 @@ class PromptPreprocessor:
             if token.like_num or token.ent_type_ in ("CARDINAL", "ORDINAL", "MONEY", "PERCENT"):
                 value = _number(token.text)
                 if value is not None and (token.like_num or in_quantity):
-                    draft.quantity(value)
+                    # "What should I do first": an order of steps, not a first thing.
+                    adverbial = token.ent_type_ == "ORDINAL" and token.dep_ == "advmod"
+                    draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)
                     continue
             tag = lexicon.EN_TEMPORAL.get(lower)
             if tag is not None and (
@@ -377,6 +394,12 @@ class PromptPreprocessor:
             if noun is not None:
                 draft.anchors.append(noun)
                 continue
+            if (
+                flag in lexicon.ZH_ENTITY_FLAGS
+                and self.thesaurus is not None
+                and self.thesaurus.is_chinese_verb(word)
+            ):
+                continue  # jieba's name tag on what Cilin knows only as an action (卡住)
             is_name = (
                 flag in lexicon.ZH_ENTITY_FLAGS
                 and (len(word) > 1 or flag == "eng")
@@ -399,39 +422,60 @@ class PromptPreprocessor:
         return draft.build(text, language)
 
     def _chinese_object(self, word: str, flag: str) -> str | None:
-        """The thing a verb-object word is about (喝酒 -> 酒, 弹钢琴 -> 钢琴), or None.
+        """The thing a verb-object or subject-state word is about, or None: 喝酒 -> 酒,
+        弹钢琴 -> 钢琴, 腰疼 -> 腰.
 
-        jieba's dictionary keeps many verb-object phrases as one word, tagged as verbs
-        (喝酒), nouns or even names (弹钢琴, 喝咖啡, 多喝水). Where Cilin lists the end
-        as a thing, the object is compared as the subject and the verb, as in English,
-        as a content word only. A noun or name Cilin lists as a word of its own stays
-        whole: a dish (烤鸭), a sport (滑冰).
+        jieba's dictionary keeps many such phrases as one word, tagged as verbs
+        (喝酒), adjectives, nouns or even names (弹钢琴, 喝咖啡, 多喝水). Where Cilin
+        lists one part as a thing and the other as an action or state, the thing is
+        compared as the subject and the rest, as in English, as a content word only.
+        A word Cilin lists whole stays whole: a dish (烤鸭), a sport (滑冰), a
+        condition (头疼).
         """
         thesaurus = self.thesaurus
-        if (
-            thesaurus is None
-            or len(word) < 2
-            or not (flag.startswith(("v", "n", "l")) or flag in lexicon.ZH_ENTITY_FLAGS)
-            or (thesaurus.lists_chinese_word(word) and not flag.startswith("v"))
-        ):
+        if thesaurus is None or len(word) < 2:
             return None
-        tags = self._posseg.dt.word_tag_tab
-        for cut in (1, 2):
-            before, noun = word[:cut], word[cut:]
-            if (
-                noun
-                and tags.get(noun, "").startswith("n")
-                and thesaurus.is_chinese_noun(noun)
-                and (self._chinese_verb(before) or self._chinese_verb(before[-1]))  # 多喝水
-            ):
-                return noun
+        listed = thesaurus.lists_chinese_word(word)
+        if (flag.startswith(("v", "n", "l")) or flag in lexicon.ZH_ENTITY_FLAGS) and not (
+            listed and not flag.startswith("v")
+        ):
+            for cut in (1, 2):
+                before, noun = word[:cut], word[cut:]
+                # The verb may end a longer start: 多喝水.
+                if self._chinese_thing(noun) and (
+                    self._chinese_predicate(before, verbs_only=True)
+                    or self._chinese_predicate(before[-1], verbs_only=True)
+                ):
+                    return noun
+        if flag.startswith(("v", "a")) and not listed:
+            for cut in (1, 2):
+                noun, state = word[:cut], word[cut:]
+                if self._chinese_thing(noun) and self._chinese_predicate(state):
+                    return noun
         return None
 
-    def _chinese_verb(self, word: str) -> bool:
-        """A verb by jieba's tag or, where jieba tags it otherwise (掉), by Cilin."""
-        if self._posseg.dt.word_tag_tab.get(word, "").startswith("v"):
+    def _chinese_thing(self, word: str) -> bool:
+        """A noun by jieba's tag that Cilin files only among people and things."""
+        return (
+            bool(word)
+            and self._posseg.dt.word_tag_tab.get(word, "").startswith("n")
+            and self.thesaurus is not None
+            and self.thesaurus.is_chinese_noun(word)
+        )
+
+    def _chinese_predicate(self, word: str, *, verbs_only: bool = False) -> bool:
+        """A verb (or, unless ``verbs_only``, an adjective) by jieba's tag or, where
+        jieba tags it otherwise (掉, 酸), by Cilin."""
+        if not word:
+            return False
+        tag = self._posseg.dt.word_tag_tab.get(word, "")
+        if tag.startswith("v") or (not verbs_only and tag.startswith("a")):
             return True
-        return self.thesaurus is not None and self.thesaurus.is_chinese_verb(word)
+        if self.thesaurus is None:
+            return False
+        return self.thesaurus.is_chinese_verb(word) or (
+            not verbs_only and self.thesaurus.is_chinese_quality(word)
+        )
 
     @staticmethod
     def _zh_numbers(word: str, flag: str) -> list[str]:

@@ -15,7 +15,9 @@ Two words *name the same thing* when:
   first sense of one noun is a direct hyponym of the other (fridge / refrigerator),
   or the first sense of an adjective names a value of the noun (fast / speed,
   tall / height);
-* Chinese: they share a Cilin synonym group (``=``): 益处 / 好处, 山峰 / 山.
+* Chinese: they share a Cilin synonym group (``=``): 益处 / 好处, 山峰 / 山; or
+  they differ in one character, and those two characters share synonym groups in
+  most of their senses: 电饭煲 / 电饭锅.
 
 Sister terms (cat / dog, 流感 / 感冒) do not: that is the swap the subject guard exists
 to catch.
@@ -38,6 +40,8 @@ _POS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 _CILIN_NOMINAL = ("A", "B", "D")
 # Cilin's classes of actions, mental acts, activities, states and relations: verbs.
 _CILIN_VERBAL = ("F", "G", "H", "I", "J")
+# Cilin's class of qualities and states: adjectives.
+_CILIN_QUALITY = ("E",)
 
 
 class ThesaurusError(RuntimeError):
@@ -238,6 +242,10 @@ class Thesaurus:
         """Whether Cilin files every sense of ``word`` under actions, activities or states."""
         return self._cilin_only(word, _CILIN_VERBAL)
 
+    def is_chinese_quality(self, word: str) -> bool:
+        """Whether Cilin files every sense of ``word`` under qualities and states (酸, 痒)."""
+        return self._cilin_only(word, _CILIN_QUALITY)
+
     def lists_chinese_word(self, word: str) -> bool:
         """Whether Cilin lists ``word`` at all."""
         return word in self._cilin
@@ -253,11 +261,29 @@ class Thesaurus:
         return self._cilin_only(word, _CILIN_NOMINAL, "=")
 
     def chinese_same(self, x: str, y: str) -> bool:
-        """Whether two Chinese words share a Cilin synonym group."""
+        """Whether two Chinese words share a Cilin synonym group, or differ in one
+        character only where those two characters are synonyms (电饭煲 / 电饭锅)."""
         if x == y:
             return True
         gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
-        return bool(gx) and not gx.isdisjoint(self._cilin.get(y, ()))
+        if gx and not gx.isdisjoint(self._cilin.get(y, ())):
+            return True
+        if len(x) != len(y) or len(x) < 2:
+            return False
+        differ = [(a, b) for a, b in zip(x, y, strict=True) if a != b]
+        return len(differ) == 1 and self._same_morpheme(*differ[0])
+
+    def _same_morpheme(self, x: str, y: str) -> bool:
+        """Whether two characters are synonyms in most of their senses.
+
+        Single characters have many senses, and Cilin links some of them through a
+        rare one (春 / 秋 both mean "a year", 上 / 下 "about"): the synonym groups
+        they share must make up at least half of all their groups (煲 / 锅 share
+        "pot", 1 of 2).
+        """
+        gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
+        gy = {c for c in self._cilin.get(y, ()) if c.endswith("=")}
+        return bool(gx & gy) and 2 * len(gx & gy) >= len(gx | gy)
 
     def _same(self, x: str, y: str) -> bool:
         """Whether two words name the same thing, by the thesaurus of their script
