@@ -262,6 +262,13 @@ async def test_records_without_a_negation_scope_stay_strict(nlp) -> None:
          "My car broke down, what should I do first?", None),
         ("Who was the first king of Sweden?", "Who was the second king of Sweden?",
          "quantities"),
+        # A season, or "how many days" for "how long", on one side only.
+        ("How do I keep my dog cool?", "How do I keep my dog cool in summer?", None),
+        ("How long does a sprained wrist take to heal?",
+         "How many days does a sprained wrist take to heal?", None),
+        ("What vegetables grow well in spring?", "What vegetables grow well in autumn?",
+         "quantities"),
+        ("冬天怎么给狗狗保暖？", "夏天怎么给狗狗保暖？", "quantities"),
     ],
 )  # fmt: skip
 async def test_a_vague_time_on_one_side_only(nlp, a, b, guard) -> None:
@@ -290,6 +297,8 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
     assert "头" not in f.anchors
     f = await features(nlp, "打印机纸卡住了怎么办？")  # jieba: a name; Cilin: an action
     assert not f.entities and "卡住" not in f.anchors
+    f = await features(nlp, "晚上睡觉小腿抽筋怎么办？")  # jieba: 小 + 腿抽筋, leg and cramp
+    assert "腿" in f.anchors and "筋" not in f.anchors
 
 
 @pytest.mark.parametrize(
@@ -298,8 +307,19 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
         ("久坐腰疼该怎么缓解？", "久坐肩膀疼该怎么缓解？", "subject"),
         ("电饭煲内胆涂层掉了还能用吗？", "电饭锅的内胆涂层掉了还能用吗？", None),
         ("日元兑港币汇率是多少？", "港币兑日元汇率是多少？", "direction"),
+        ("晚上睡觉小腿抽筋是什么原因？", "晚上睡觉手指抽筋是什么原因？", "subject"),
+        ("晚上睡觉小腿抽筋是什么原因？", "为什么夜里睡觉时腿会抽筋？", None),  # 晚上 is night too
     ],
 )  # fmt: skip
 async def test_chinese_word_parts_and_exchange_direction(nlp, a, b, guard) -> None:
     fa, fb = await nlp.process([a, b])
     assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+
+
+async def test_vague_times_of_different_kinds_do_not_clash(nlp) -> None:
+    fa, fb = await nlp.process(
+        ["How many hours of sleep does an adult need?",
+         "How much sleep should a grown-up get each night?"]
+    )  # fmt: skip
+    assert "span:hour" in fa.quantities and "part:night" in fb.quantities
+    assert disagreement(fa, fb, GuardSettings(subject=False)) is None

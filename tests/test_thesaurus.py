@@ -38,6 +38,7 @@ async def with_and_without() -> AsyncIterator[tuple[PromptPreprocessor, PromptPr
         ("番茄", "西红柿", True),
         ("老虎", "狮子", False),
         ("电饭煲", "电饭锅", True),  # one character apart, and 煲 / 锅 are both "pot"
+        ("小狗", "幼犬", True),  # every differing character a synonym
         ("春季", "秋季", False),  # 春 / 秋 share only a rare sense ("a year")
         ("上游", "下游", False),
         ("沸点", "冰点", False),
@@ -63,6 +64,9 @@ def test_word_classes(thesaurus) -> None:
     assert thesaurus.is_chinese_quality("干燥")
     assert thesaurus.is_chinese_verb("痒")  # Cilin files bodily states with actions
     assert not thesaurus.is_chinese_quality("腰")
+    # Words jieba tags as names that Cilin files only as actions or qualities.
+    assert thesaurus.is_chinese_non_noun("卡住") and thesaurus.is_chinese_non_noun("拖拉")
+    assert not thesaurus.is_chinese_non_noun("杭州") and not thesaurus.is_chinese_non_noun("弹钢琴")
     assert thesaurus.lists_chinese_word("喝酒")
     assert not thesaurus.lists_chinese_word("弹钢琴")
 

@@ -75,13 +75,15 @@ class SimilarityConfig(Settings):
     check_entities: bool = Field(default=True, description="Guard: the same named things.")
     check_quantities: bool = Field(
         default=True,
-        description="Guard: the same numbers, dates and times (a part of the day only one "
-        "prompt names is a setting, not a difference).",
+        description="Guard: the same numbers, dates and times (a part of the day, a season, "
+        "'how many days' or an adverbial 'first' only one prompt names is a setting, not a "
+        "difference).",
     )
     check_negation: bool = Field(
         default=True,
-        description="Guard: both negated or neither, where both ask about what is negated "
-        "(an added 'so it doesn't go stale' is a condition, not a negated question).",
+        description="Guard: both negated or neither ('fail to', 'unable to' negate too), "
+        "where both ask about what is negated (an added 'so it doesn't go stale' is a "
+        "condition, not a negated question).",
     )
     check_direction: bool = Field(
         default=True, description="Guard: named things in the same order where order matters."

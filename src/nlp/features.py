@@ -213,10 +213,10 @@ def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bo
 def _quantities_differ(a: frozenset[str], b: frozenset[str]) -> bool:
     """Whether two prompts' numbers, dates and times disagree.
 
-    A vague time (a part of the day, "in what year") that only one prompt names
-    usually sets the scene of the same question ("how much sleep does an adult
-    need each night"); any number, date or day, and any vague time both name
-    differently, still counts.
+    A vague time (a part of the day, a season, "how many hours") that only one
+    prompt names usually sets the scene of the same question ("how much sleep
+    does an adult need each night"); any number, date or day, and two vague
+    times of one kind that differ (morning / evening, summer / winter), still count.
     """
     if a == b:
         return False
@@ -224,8 +224,16 @@ def _quantities_differ(a: frozenset[str], b: frozenset[str]) -> bool:
     b_exact = {q for q in b if not q.startswith(lexicon.VAGUE_TIME_TAGS)}
     if a_exact != b_exact:
         return True
-    a_vague, b_vague = a - a_exact, b - b_exact
-    return bool(a_vague) and bool(b_vague)
+    a_vague, b_vague = _by_kind(a - a_exact), _by_kind(b - b_exact)
+    return any(a_vague[kind] != b_vague[kind] for kind in a_vague.keys() & b_vague.keys())
+
+
+def _by_kind(tags: Iterable[str]) -> dict[str, set[str]]:
+    """Tags grouped by kind: ``{"part:": {"part:night"}, "season:": {...}}``."""
+    kinds: dict[str, set[str]] = {}
+    for tag in tags:
+        kinds.setdefault(tag[: tag.index(":") + 1], set()).add(tag)
+    return kinds
 
 
 def _same_stem(x: str, y: str) -> bool:

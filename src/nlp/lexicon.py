@@ -68,6 +68,9 @@ EN_TEMPORAL = {
     "morning": "part:morning", "afternoon": "part:afternoon", "evening": "part:evening",
     "night": "part:night", "noon": "part:noon", "midnight": "part:midnight",
     "week": "span:week", "month": "span:month", "year": "span:year", "weekend": "span:weekend",
+    "day": "span:day", "hour": "span:hour", "minute": "span:minute",
+    "spring": "season:spring", "summer": "season:summer", "autumn": "season:autumn",
+    "fall": "season:autumn", "winter": "season:winter",
     "last": "rel:-1", "next": "rel:+1", "previous": "rel:-1", "past": "rel:-1",
 }  # fmt: skip
 
@@ -75,9 +78,9 @@ EN_TEMPORAL = {
 STEP_ORDER_TAG = "step:"
 
 # Tags of times and orders that name no particular moment or thing (a part of the
-# day, "a year", "first"): a question that adds one usually asks the same thing
+# day, a season, "how many days", "first"): a question that adds one usually asks the same thing
 # in a setting.
-VAGUE_TIME_TAGS = ("part:", "span:", STEP_ORDER_TAG)
+VAGUE_TIME_TAGS = ("part:", "span:", "season:", STEP_ORDER_TAG)
 
 EN_NEGATORS = frozenset(
     {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",
@@ -201,10 +204,14 @@ ZH_TEMPORAL = {
     "今天": "day:0", "今日": "day:0", "今晚": "day:0", "明天": "day:+1", "明日": "day:+1",
     "昨天": "day:-1", "昨日": "day:-1", "后天": "day:+2", "前天": "day:-2",
     "早上": "part:morning", "上午": "part:morning", "下午": "part:afternoon",
-    "晚上": "part:evening", "中午": "part:noon", "夜里": "part:night", "半夜": "part:midnight",
+    "晚上": "part:night", "傍晚": "part:evening", "中午": "part:noon", "夜里": "part:night",
+    "半夜": "part:midnight",
     "今年": "year:0", "明年": "year:+1", "去年": "year:-1", "本周": "week:0", "下周": "week:+1",
     "上周": "week:-1", "这周": "week:0", "本月": "month:0", "下个月": "month:+1",
     "上个月": "month:-1", "周末": "span:weekend",
+    "春天": "season:spring", "春季": "season:spring", "夏天": "season:summer",
+    "夏季": "season:summer", "秋天": "season:autumn", "秋季": "season:autumn",
+    "冬天": "season:winter", "冬季": "season:winter",
     **{f"{p}{d}": f"weekday:{i}" for p in ("星期", "周", "礼拜")
        for i, d in enumerate("一二三四五六日")},
     **{f"{p}天": "weekday:6" for p in ("星期", "礼拜")},

@@ -283,11 +283,13 @@ class PromptPreprocessor:
                     adverbial = token.ent_type_ == "ORDINAL" and token.dep_ == "advmod"
                     draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)
                     continue
-            tag = lexicon.EN_TEMPORAL.get(lower)
+            tag = lexicon.EN_TEMPORAL.get(lower) or lexicon.EN_TEMPORAL.get(token.lemma_.lower())
             if tag is not None and (
                 token.ent_type_ in ("DATE", "TIME")
                 or tag.startswith(("weekday:", "day:", "part:"))
                 or (tag.startswith("month:") and token.pos_ == "PROPN")
+                # "how many days": a length of time asked for, like "how long".
+                or (tag.startswith("span:") and any(c.lower_ == "many" for c in token.children))
             ):
                 draft.quantity(tag)
                 continue
@@ -397,9 +399,9 @@ class PromptPreprocessor:
             if (
                 flag in lexicon.ZH_ENTITY_FLAGS
                 and self.thesaurus is not None
-                and self.thesaurus.is_chinese_verb(word)
+                and self.thesaurus.is_chinese_non_noun(word)
             ):
-                continue  # jieba's name tag on what Cilin knows only as an action (卡住)
+                continue  # jieba's name tag on an action or quality (卡住, 拖拉)
             is_name = (
                 flag in lexicon.ZH_ENTITY_FLAGS
                 and (len(word) > 1 or flag == "eng")
@@ -436,6 +438,11 @@ class PromptPreprocessor:
         if thesaurus is None or len(word) < 2:
             return None
         listed = thesaurus.lists_chinese_word(word)
+        if flag.startswith(("v", "a")) and not listed:
+            for cut in (1, 2):
+                noun, state = word[:cut], word[cut:]
+                if self._chinese_thing(noun) and self._chinese_predicate(state):
+                    return noun
         if (flag.startswith(("v", "n", "l")) or flag in lexicon.ZH_ENTITY_FLAGS) and not (
             listed and not flag.startswith("v")
         ):
@@ -446,11 +453,6 @@ class PromptPreprocessor:
                     self._chinese_predicate(before, verbs_only=True)
                     or self._chinese_predicate(before[-1], verbs_only=True)
                 ):
-                    return noun
-        if flag.startswith(("v", "a")) and not listed:
-            for cut in (1, 2):
-                noun, state = word[:cut], word[cut:]
-                if self._chinese_thing(noun) and self._chinese_predicate(state):
                     return noun
         return None
 

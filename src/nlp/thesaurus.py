@@ -16,8 +16,8 @@ Two words *name the same thing* when:
   or the first sense of an adjective names a value of the noun (fast / speed,
   tall / height);
 * Chinese: they share a Cilin synonym group (``=``): 益处 / 好处, 山峰 / 山; or
-  they differ in one character, and those two characters share synonym groups in
-  most of their senses: 电饭煲 / 电饭锅.
+  they have the same length and each character that differs is a synonym of its
+  counterpart in most of its senses: 电饭煲 / 电饭锅, 小狗 / 幼犬.
 
 Sister terms (cat / dog, 流感 / 感冒) do not: that is the swap the subject guard exists
 to catch.
@@ -40,6 +40,8 @@ _POS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 _CILIN_NOMINAL = ("A", "B", "D")
 # Cilin's classes of actions, mental acts, activities, states and relations: verbs.
 _CILIN_VERBAL = ("F", "G", "H", "I", "J")
+# Cilin's classes that hold names: people, things, time and space, abstract things.
+_CILIN_NAMING = ("A", "B", "C", "D")
 # Cilin's class of qualities and states: adjectives.
 _CILIN_QUALITY = ("E",)
 
@@ -234,6 +236,10 @@ class Thesaurus:
         codes = self._cilin.get(word, ())
         return bool(codes) and all(c.startswith(classes) and c.endswith(group) for c in codes)
 
+    def _cilin_any(self, word: str, classes: tuple[str, ...]) -> bool:
+        """Whether Cilin files some sense of ``word`` under ``classes``."""
+        return any(c.startswith(classes) for c in self._cilin.get(word, ()))
+
     def is_chinese_noun(self, word: str) -> bool:
         """Whether Cilin files every sense of ``word`` under people, things or abstract things."""
         return self._cilin_only(word, _CILIN_NOMINAL)
@@ -261,8 +267,8 @@ class Thesaurus:
         return self._cilin_only(word, _CILIN_NOMINAL, "=")
 
     def chinese_same(self, x: str, y: str) -> bool:
-        """Whether two Chinese words share a Cilin synonym group, or differ in one
-        character only where those two characters are synonyms (电饭煲 / 电饭锅)."""
+        """Whether two Chinese words share a Cilin synonym group, or differ only in
+        characters that are synonyms (电饭煲 / 电饭锅)."""
         if x == y:
             return True
         gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
@@ -270,20 +276,25 @@ class Thesaurus:
             return True
         if len(x) != len(y) or len(x) < 2:
             return False
-        differ = [(a, b) for a, b in zip(x, y, strict=True) if a != b]
-        return len(differ) == 1 and self._same_morpheme(*differ[0])
+        return all(self._same_morpheme(a, b) for a, b in zip(x, y, strict=True) if a != b)
 
     def _same_morpheme(self, x: str, y: str) -> bool:
-        """Whether two characters are synonyms in most of their senses.
+        """Whether two characters are synonyms in most senses of one of them.
 
         Single characters have many senses, and Cilin links some of them through a
         rare one (春 / 秋 both mean "a year", 上 / 下 "about"): the synonym groups
-        they share must make up at least half of all their groups (煲 / 锅 share
-        "pot", 1 of 2).
+        they share must make up at least half of one character's groups (煲 / 锅
+        share "pot", 锅's only group; 狗 / 犬 "dog").
         """
         gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
         gy = {c for c in self._cilin.get(y, ()) if c.endswith("=")}
-        return bool(gx & gy) and 2 * len(gx & gy) >= len(gx | gy)
+        shared = len(gx & gy)
+        return shared > 0 and 2 * shared >= min(len(gx), len(gy))
+
+    def is_chinese_non_noun(self, word: str) -> bool:
+        """Whether Cilin lists ``word`` and files none of its senses as a person, thing,
+        time, place or abstract thing (卡住, 拖拉): not a name, whatever jieba says."""
+        return bool(self._cilin.get(word)) and not self._cilin_any(word, _CILIN_NAMING)
 
     def _same(self, x: str, y: str) -> bool:
         """Whether two words name the same thing, by the thesaurus of their script
