@@ -281,8 +281,8 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
     assert "老虎" in f.anchors and not f.entities
     f = await features(nlp, "杭州的人口有多少？")  # a real place stays a name
     assert f.entities == {"杭州"}
-    f = await features(nlp, "怎样学好弹钢琴？")  # 弹钢琴 is one dictionary word
-    assert f.anchors == ("钢琴",)
+    f = await features(nlp, "怎样学好弹钢琴？")  # 弹钢琴 is one dictionary word, tagged a noun
+    assert f.anchors == ("弹钢琴", "钢琴")
     f = await features(nlp, "多喝水有什么好处？")  # 多喝水: one phrase in jieba's dictionary
     assert "水" in f.anchors
     f = await features(nlp, "孕妇可以喝酒吗？")  # 喝酒: a verb-object word tagged as a verb
@@ -309,6 +309,9 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
         ("日元兑港币汇率是多少？", "港币兑日元汇率是多少？", "direction"),
         ("晚上睡觉小腿抽筋是什么原因？", "晚上睡觉手指抽筋是什么原因？", "subject"),
         ("晚上睡觉小腿抽筋是什么原因？", "为什么夜里睡觉时腿会抽筋？", None),  # 晚上 is night too
+        ("浴帘发霉了怎么清洗？", "窗帘发霉了怎么清洗？", "subject"),  # a bath curtain, not any 帘
+        ("感冒了还能跑步吗？", "发烧了还能跑步吗？", "subject"),  # illnesses jieba calls verbs
+        ("怎样学好弹钢琴？", "学钢琴有什么技巧？", None),
     ],
 )  # fmt: skip
 async def test_chinese_word_parts_and_exchange_direction(nlp, a, b, guard) -> None:

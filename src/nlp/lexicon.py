@@ -205,7 +205,7 @@ ZH_TEMPORAL = {
     "昨天": "day:-1", "昨日": "day:-1", "后天": "day:+2", "前天": "day:-2",
     "早上": "part:morning", "上午": "part:morning", "下午": "part:afternoon",
     "晚上": "part:night", "傍晚": "part:evening", "中午": "part:noon", "夜里": "part:night",
-    "半夜": "part:midnight",
+    "半夜": "part:night",
     "今年": "year:0", "明年": "year:+1", "去年": "year:-1", "本周": "week:0", "下周": "week:+1",
     "上周": "week:-1", "这周": "week:0", "本月": "month:0", "下个月": "month:+1",
     "上个月": "month:-1", "周末": "span:weekend",

@@ -394,7 +394,17 @@ class PromptPreprocessor:
                 continue
             noun = self._chinese_object(word, flag)
             if noun is not None:
-                draft.anchors.append(noun)
+                # Tagged other than as a verb, the word may be a compound naming a
+                # thing of its own (浴帘, a bath curtain, is not any 帘): keep it too.
+                draft.anchors.extend((noun,) if flag.startswith("v") else (word, noun))
+                continue
+            if (
+                len(word) > 1
+                and flag.startswith(("v", "a"))
+                and self.thesaurus is not None
+                and self.thesaurus.is_chinese_condition(word)
+            ):
+                draft.anchors.append(word)  # an illness or bodily state asked about: 感冒, 失眠
                 continue
             if (
                 flag in lexicon.ZH_ENTITY_FLAGS

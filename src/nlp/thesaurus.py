@@ -42,6 +42,8 @@ _CILIN_NOMINAL = ("A", "B", "D")
 _CILIN_VERBAL = ("F", "G", "H", "I", "J")
 # Cilin's classes that hold names: people, things, time and space, abstract things.
 _CILIN_NAMING = ("A", "B", "C", "D")
+# Cilin's subclass of physiological states: illnesses, symptoms, pregnancy.
+_CILIN_BODILY_STATES = ("Ib",)
 # Cilin's class of qualities and states: adjectives.
 _CILIN_QUALITY = ("E",)
 
@@ -251,6 +253,11 @@ class Thesaurus:
     def is_chinese_quality(self, word: str) -> bool:
         """Whether Cilin files every sense of ``word`` under qualities and states (酸, 痒)."""
         return self._cilin_only(word, _CILIN_QUALITY)
+
+    def is_chinese_condition(self, word: str) -> bool:
+        """Whether Cilin files every sense of ``word`` under bodily states: illnesses
+        and symptoms (感冒, 失眠, 咳嗽), which jieba tags as verbs."""
+        return self._cilin_only(word, _CILIN_BODILY_STATES)
 
     def lists_chinese_word(self, word: str) -> bool:
         """Whether Cilin lists ``word`` at all."""
