@@ -394,9 +394,11 @@ class PromptPreprocessor:
                 continue
             noun = self._chinese_object(word, flag)
             if noun is not None:
-                # Tagged other than as a verb, the word may be a compound naming a
-                # thing of its own (浴帘, a bath curtain, is not any 帘): keep it too.
-                draft.anchors.extend((noun,) if flag.startswith("v") else (word, noun))
+                # A two-character word tagged as a noun is a compound naming a thing
+                # of its own (浴帘, a bath curtain, is not any 帘): keep it too. Longer
+                # ones are phrases (弹钢琴, 背单词), and verbs are verbs (喝酒).
+                whole = len(word) == 2 and not flag.startswith("v")
+                draft.anchors.extend((word, noun) if whole else (noun,))
                 continue
             if (
                 len(word) > 1
