@@ -78,8 +78,8 @@ EN_TEMPORAL = {
 STEP_ORDER_TAG = "step:"
 
 # Tags of times and orders that name no particular moment or thing (a part of the
-# day, a season, "how many days", "first"): a question that adds one usually asks the same thing
-# in a setting.
+# day, a season, "how many days", "first"): a question that adds one usually asks
+# the same thing in a setting.
 VAGUE_TIME_TAGS = ("part:", "span:", "season:", STEP_ORDER_TAG)
 
 EN_NEGATORS = frozenset(

@@ -479,7 +479,7 @@ class PromptPreprocessor:
 
     def _chinese_predicate(self, word: str, *, verbs_only: bool = False) -> bool:
         """A verb (or, unless ``verbs_only``, an adjective) by jieba's tag or, where
-        jieba tags it otherwise (掉, 酸), by Cilin."""
+        jieba tags it otherwise (掉, 干燥), by Cilin."""
         if not word:
             return False
         tag = self._posseg.dt.word_tag_tab.get(word, "")

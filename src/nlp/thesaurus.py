@@ -44,7 +44,7 @@ _CILIN_VERBAL = ("F", "G", "H", "I", "J")
 _CILIN_NAMING = ("A", "B", "C", "D")
 # Cilin's subclass of physiological states: illnesses, symptoms, pregnancy.
 _CILIN_BODILY_STATES = ("Ib",)
-# Cilin's class of qualities and states: adjectives.
+# Cilin's class of qualities: adjectives.
 _CILIN_QUALITY = ("E",)
 
 
@@ -251,7 +251,7 @@ class Thesaurus:
         return self._cilin_only(word, _CILIN_VERBAL)
 
     def is_chinese_quality(self, word: str) -> bool:
-        """Whether Cilin files every sense of ``word`` under qualities and states (酸, 痒)."""
+        """Whether Cilin files every sense of ``word`` under qualities (干燥, 粗糙)."""
         return self._cilin_only(word, _CILIN_QUALITY)
 
     def is_chinese_condition(self, word: str) -> bool:
