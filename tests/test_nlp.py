@@ -208,6 +208,9 @@ async def test_chinese_prompts_sharing_only_a_latin_word_are_kept_apart(nlp) -> 
         ("孕妇不能吃哪些水果？", {"吃", "水果"}),
         ("无糖饮料健康吗？", {"糖", "饮料", "健康"}),
         ("他是不是没有去？", set()),  # nothing after the negator: scope unknown
+        ("吃辣对胃不好吗？", {"好"}),  # a negated predicate in one word
+        ("婴儿拒绝奶瓶怎么办？", {"奶瓶"}),  # 拒绝 negates what follows, as 不肯 does
+        ("Why does my toddler refuse to eat vegetables?", {"eat", "vegetable"}),
         ("Why does bread dough fail to rise?", {"rise"}),  # "fail to" negates what it governs
         ("Why am I unable to sleep at night?", {"sleep", "night"}),
     ],
@@ -230,6 +233,8 @@ async def test_what_a_negation_applies_to(nlp, text, scope) -> None:
         # "fail to" and "not" negate alike.
         ("Why does my cake rise?", "Why does my cake fail to rise?", "negation"),
         ("Why is my cake not rising?", "What makes a cake fail to rise?", None),
+        ("吃辣对胃有害吗？", "吃辣对胃不好吗？", None),  # 不好 asks about 好, which 有害 lacks
+        ("吃辣对胃好吗？", "吃辣对胃不好吗？", "negation"),
     ],
 )  # fmt: skip
 async def test_negation_counts_where_both_ask_about_the_negated_words(nlp, a, b, guard) -> None:
@@ -299,6 +304,14 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
     assert "头" not in f.anchors
     f = await features(nlp, "打印机纸卡住了怎么办？")  # jieba: a name; Cilin: an action
     assert not f.entities and "卡住" not in f.anchors
+    f = await features(nlp, "仙人掌怎样养才会开花？")  # 养才: a "name" jieba's HMM made up
+    assert not f.entities
+    f = await features(nlp, "新手机要不要先充满电？")  # jieba's dictionary: 新手机 is nz
+    assert not f.entities and "新手机" in f.anchors
+    fa, fb = await nlp.process(["淘宝怎么退货？", "京东怎么退货？"])  # nz too: a swap still counts
+    assert "淘宝" in fa.anchors and disagreement(fa, fb, GuardSettings()) is not None
+    f = await features(nlp, "杭州有什么好玩的？")  # a place in jieba's dictionary stays a name
+    assert f.entities == {"杭州"}
     f = await features(nlp, "晚上睡觉小腿抽筋怎么办？")  # jieba: 小 + 腿抽筋, leg and cramp
     assert "腿" in f.anchors and "筋" not in f.anchors
 

@@ -419,6 +419,7 @@ class PromptPreprocessor:
                 and (len(word) > 1 or flag == "eng")
                 and word not in lexicon.ZH_GENERIC_PLACES
                 and not (self.thesaurus is not None and self.thesaurus.is_chinese_common_noun(word))
+                and not self._uncertain_name(word, flag)
             )
             if is_name:
                 draft.entity(word.lower())
@@ -434,6 +435,19 @@ class PromptPreprocessor:
         if lexicon.ZH_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, language)
+
+    def _uncertain_name(self, word: str, flag: str) -> bool:
+        """Whether jieba's name tag on ``word`` is too unsure to compare it as a name.
+
+        jieba's "other proper noun" tag (``nz``) covers brands and common words alike
+        in its dictionary (淘宝, 新手机, 卡纸), and a name its HMM makes up from
+        characters outside the dictionary is often none (养才 in 怎样养才会开花).
+        Such a word is compared as a subject noun instead: a swap still counts, a
+        prompt that leaves it out does not.
+        """
+        if flag == "eng":
+            return False
+        return flag == "nz" or word not in self._posseg.dt.word_tag_tab
 
     def _chinese_object(self, word: str, flag: str) -> str | None:
         """The thing a verb-object or subject-state word is about, or None: 喝酒 -> 酒,
@@ -513,9 +527,10 @@ class PromptPreprocessor:
 def _chinese_negated_words(
     rest: list[str], following: list[tuple[str, str]], stop_words: set[str]
 ) -> set[str]:
-    """Content words a Chinese negator applies to: the rest of its own word (无糖)
-    and the words after it up to the end of the clause (才不会坏, 不应该拉伸)."""
-    words = [w for w in rest if w and w not in stop_words]
+    """Content words a Chinese negator applies to: the rest of its own word (无糖,
+    不好: kept even where it is a stop word, as 好 is) and the words after it up
+    to the end of the clause (才不会坏, 不应该拉伸)."""
+    words = [w for w in rest if w]
     for word, flag in following:
         if flag == "x":
             break
