@@ -88,8 +88,9 @@ EN_NEGATORS = frozenset(
 )  # fmt: skip
 
 # Verbs and adjectives that negate the clause they govern: "fail to rise", "unable
-# to sleep", "refuses to drink".
-EN_NEGATING_PREDICATES = frozenset({"fail", "unable", "refuse"})
+# to sleep". Not "refuse": "my baby refuses the bottle" asks what "how do I get my
+# baby to take a bottle" asks.
+EN_NEGATING_PREDICATES = frozenset({"fail", "unable"})
 
 # Words that make the order of two named things matter ("from A to B", "A than B").
 EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "->", "→", "onto"})
@@ -188,12 +189,11 @@ ZH_QUESTION_FORMS = re.compile(
 )
 
 # Negators whose scope is what follows them. A negated predicate in one word (不好,
-# 不对, 无糖) is read by its prefix instead: it negates the rest of itself. 拒绝
-# (refuse) negates what follows as 不肯 does.
+# 不对, 无糖) is read by its prefix instead: it negates the rest of itself.
 ZH_NEGATORS = frozenset(
     {"不", "没", "没有", "未", "别", "勿", "莫", "非", "无", "不是", "不要", "不会", "不能", "不想",
      "不用", "无法", "并非", "不可", "不可以", "不该", "不应该", "不必", "不需要", "没法",
-     "从未", "从不", "绝不", "不再", "拒绝"}
+     "从未", "从不", "绝不", "不再"}
 )  # fmt: skip
 
 ZH_DIRECTION = frozenset(

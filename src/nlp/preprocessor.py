@@ -508,17 +508,21 @@ class PromptPreprocessor:
     @staticmethod
     def _zh_numbers(word: str, flag: str) -> list[str]:
         """Numbers in one segmented word: Arabic digits anywhere, Chinese numerals in
-        numeral words (flag ``m``), except a lone 一 which works as an article."""
+        numeral words (flag ``m``) and months, except a lone 一 which works as an
+        article."""
         found = [_number(m) for m in _NUMBER.findall(word)]
-        if flag.startswith("m") or flag in ("t", "q"):
-            for match in lexicon.ZH_NUMERAL.findall(word):
-                if match == "一":
+        base = word.removesuffix("份")  # 七月份 -> 七月
+        # A month, whatever jieba tags it (七月份: nz); 一月 is January, not "a".
+        month = base.endswith("月")
+        if flag.startswith("m") or flag in ("t", "q") or month:
+            for match in lexicon.ZH_NUMERAL.findall(base):
+                if match == "一" and not month:
                     continue
                 value = lexicon.parse_zh_numeral(match)
                 if value is not None:
                     found.append(f"{value:g}")
         for unit in lexicon.ZH_DATE_UNITS:
-            if word.endswith(unit) and found and found[-1] is not None:
+            if base.endswith(unit) and found and found[-1] is not None:
                 found[-1] = f"{found[-1]}{unit}"
                 break
         return [f for f in found if f is not None]
