@@ -326,6 +326,7 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
         ("晚上睡觉小腿抽筋是什么原因？", "晚上睡觉手指抽筋是什么原因？", "subject"),
         ("晚上睡觉小腿抽筋是什么原因？", "为什么夜里睡觉时腿会抽筋？", None),  # 晚上 is night too
         ("浴帘发霉了怎么清洗？", "窗帘发霉了怎么清洗？", "subject"),  # a bath curtain, not any 帘
+        ("月季上长了蚜虫怎么办？", "黄瓜上长了蚜虫怎么办？", "subject"),  # jieba: 月季 is a time
         ("感冒了还能跑步吗？", "发烧了还能跑步吗？", "subject"),  # illnesses jieba calls verbs
         ("怎样学好弹钢琴？", "学钢琴有什么技巧？", None),
     ],

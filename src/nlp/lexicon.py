@@ -99,9 +99,10 @@ EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "
 # nouns, and Latin-script words (product and technology names in Chinese text).
 ZH_ENTITY_FLAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz", "eng"})
 
-# jieba flags of open word classes (verbs, adjectives, adverbs, morphemes, idioms...) a
-# noun can be mis-tagged as; pronouns, numerals, particles are never taken for nouns.
-ZH_OPEN_CLASS_FLAGS = ("v", "a", "b", "d", "g", "i", "j", "l", "z")
+# jieba flags of open word classes (verbs, adjectives, adverbs, morphemes, idioms, time
+# words...) a noun can be mis-tagged as (月季, a rose, tagged as a time for its 季);
+# pronouns, numerals, particles are never taken for nouns.
+ZH_OPEN_CLASS_FLAGS = ("v", "a", "b", "d", "g", "i", "j", "l", "t", "z")
 
 # Nouns that frame a question rather than name its subject ("the best *way* to",
 # "the *difference* between", 什么*原因*): the subject guard ignores them.
