@@ -447,7 +447,13 @@ class PromptPreprocessor:
         """
         if flag == "eng":
             return False
-        return flag == "nz" or word not in self._posseg.dt.word_tag_tab
+        return flag == "nz" or self._dictionary_tag(word) is None
+
+    def _dictionary_tag(self, word: str) -> str | None:
+        """jieba's dictionary tag for ``word`` on its own, or None where the
+        dictionary lacks it."""
+        tag: str | None = self._posseg.dt.word_tag_tab.get(word)
+        return tag
 
     def _chinese_object(self, word: str, flag: str) -> str | None:
         """The thing a verb-object or subject-state word is about, or None: 喝酒 -> 酒,
@@ -486,7 +492,7 @@ class PromptPreprocessor:
         """A noun by jieba's tag that Cilin files only among people and things."""
         return (
             bool(word)
-            and self._posseg.dt.word_tag_tab.get(word, "").startswith("n")
+            and (self._dictionary_tag(word) or "").startswith("n")
             and self.thesaurus is not None
             and self.thesaurus.is_chinese_noun(word)
         )
@@ -496,7 +502,7 @@ class PromptPreprocessor:
         jieba tags it otherwise (掉, 干燥), by Cilin."""
         if not word:
             return False
-        tag = self._posseg.dt.word_tag_tab.get(word, "")
+        tag = self._dictionary_tag(word) or ""
         if tag.startswith("v") or (not verbs_only and tag.startswith("a")):
             return True
         if self.thesaurus is None:

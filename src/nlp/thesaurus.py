@@ -273,13 +273,16 @@ class Thesaurus:
         """
         return self._cilin_only(word, _CILIN_NOMINAL, "=")
 
+    def _synonym_groups(self, word: str) -> set[str]:
+        """The Cilin synonym groups (codes ending in ``=``) that list ``word``."""
+        return {c for c in self._cilin.get(word, ()) if c.endswith("=")}
+
     def chinese_same(self, x: str, y: str) -> bool:
         """Whether two Chinese words share a Cilin synonym group, or differ only in
         characters that are synonyms (电饭煲 / 电饭锅)."""
         if x == y:
             return True
-        gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
-        if gx and not gx.isdisjoint(self._cilin.get(y, ())):
+        if not self._synonym_groups(x).isdisjoint(self._synonym_groups(y)):
             return True
         if len(x) != len(y) or len(x) < 2:
             return False
@@ -293,8 +296,7 @@ class Thesaurus:
         they share must make up at least half of one character's groups (煲 / 锅
         share "pot", 锅's only group; 狗 / 犬 "dog").
         """
-        gx = {c for c in self._cilin.get(x, ()) if c.endswith("=")}
-        gy = {c for c in self._cilin.get(y, ()) if c.endswith("=")}
+        gx, gy = self._synonym_groups(x), self._synonym_groups(y)
         shared = len(gx & gy)
         return shared > 0 and 2 * shared >= min(len(gx), len(gy))
 
