@@ -170,6 +170,10 @@ async def test_term_overlap_guard_is_optional(nlp) -> None:
         ("他没有去上班吗？", True),
         ("我没有钱怎么办？", True),
         ("他是不是没有去？", True),  # a question form beside a real negation
+        ("西瓜熟了没有怎么看？", False),  # 了没有 closing a clause, not only the prompt
+        ("这条鱼新鲜不新鲜？", False),  # A-not-A on a two-character word
+        ("家里的无线网总是断怎么回事？", False),  # a thing named with 无 (无线), no negation
+        ("无糖饮料健康吗？", True),  # 无 + a thing: "without sugar"
     ],
 )  # fmt: skip
 async def test_chinese_questions_built_with_a_negator(nlp, text, negated) -> None:
@@ -343,3 +347,41 @@ async def test_vague_times_of_different_kinds_do_not_clash(nlp) -> None:
     )  # fmt: skip
     assert "span:hour" in fa.quantities and "part:night" in fb.quantities
     assert disagreement(fa, fb, GuardSettings(subject=False)) is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # A verb form is no subject noun, whatever WordNet lists ("cooking").
+        ("How long should I let a steak rest after cooking?",
+         "How many minutes should steak rest once it comes off the heat?", None),
+        ("Is it safe to swim right after eating?", "Can you go swimming immediately after a meal?",
+         None),
+        # Words asking for the same aspect of a topic, and two aspects that differ.
+        ("What are the symptoms of dehydration?", "What signs show that someone is dehydrated?",
+         None),
+        ("What are the benefits of fasting?", "What are the risks of fasting?", "subject"),
+        ("长期熬夜有什么危害？", "经常熬夜对身体有哪些坏处？", None),
+        ("长期熬夜有什么好处？", "长期熬夜有什么坏处？", "subject"),
+        # "X-free" leaves X out, as "without X" does.
+        ("How do I unclog a drain without chemicals?",
+         "What's a chemical-free way to unclog a drain?", None),
+        ("Is sugar-free gum bad for teeth?", "Is sugary gum bad for teeth?", "negation"),
+        # jieba glues a modal verb to the noun before it (猫能, 时会).
+        ("猫能活多少年？", "狗能活多少年？", "subject"),
+        ("脱水有哪些症状？", "人脱水时会出现什么表现？", None),
+        # A verb-object phrase jieba files as an idiom (剪头发).
+        ("怎么给宝宝剪指甲？", "怎么给宝宝剪头发？", "subject"),
+    ],
+)  # fmt: skip
+async def test_word_forms_aspects_and_glued_words(nlp, a, b, guard) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+
+
+async def test_a_noun_the_tagger_misreads_is_taken_as_written(nlp) -> None:
+    # spaCy reads "sticker" as "more sticky" (lemma "stick"); WordNet knows it only as a noun.
+    result = await features(nlp, "How do I get sticker residue off a glass jar?")
+    assert "sticker" in result.anchors and "stick" not in result.anchors
+    cat = await features(nlp, "猫能活多少年？")
+    assert "猫" in cat.anchors and "猫能" not in cat.anchors

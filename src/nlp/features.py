@@ -190,15 +190,17 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
 
 def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bool]:
     """Whether prompt ``b`` says a word: the word itself, a word of the same stem,
-    every one of its characters in Chinese, or, given ``same``, a synonym.
+    every one of its characters in Chinese, a word asking for the same aspect
+    (symptom / sign, 好处 / 益处: ``lexicon.ASPECTS``) or, given ``same``, a synonym.
 
     ``b``'s words and text are gathered once for all the words asked about.
     """
     words = _words(b)
     text = b.text.lower()
+    aspects = {lexicon.ASPECTS[w] for w in words if w in lexicon.ASPECTS}
 
     def covers(word: str) -> bool:
-        if word in words:
+        if word in words or lexicon.ASPECTS.get(word) in aspects:
             return True
         if word.isascii():
             if _spells(text, word) or any(_same_stem(word, w) for w in words if w.isascii()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ASPECTS",
     "ENTITY_LABELS",
     "EN_DIRECTION",
     "EN_NEGATING_PREDICATES",
@@ -25,6 +26,7 @@ __all__ = [
     "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
     "ZH_GENERIC_PLACES",
+    "ZH_MODALS",
     "ZH_NEGATING_PREFIXES",
     "ZH_NEGATORS",
     "ZH_NOT_NEGATIONS",
@@ -117,11 +119,33 @@ FRAME_NOUNS = frozenset(
      "数量", "名字", "名称", "介绍", "信息", "答案", "做法", "时", "多长时间", "多少时间"}
 )  # fmt: skip
 
+# Nouns naming the aspect of a topic a question asks about, grouped by what they ask:
+# "the *symptoms* of flu" and "the *signs* of flu" ask the same. A word covers any
+# word of its group; two groups still differ (symptoms / causes).
+ASPECTS = {
+    word: aspect
+    for aspect, words in {
+        "symptom": ("symptom", "sign", "indication", "indicator", "warning sign",
+                    "症状", "表现", "征兆", "迹象", "征象"),
+        "benefit": ("benefit", "advantage", "pro", "upside", "好处", "益处", "优点", "优势"),
+        "harm": ("harm", "risk", "danger", "downside", "disadvantage", "drawback", "con",
+                 "side effect", "危害", "坏处", "害处", "弊端", "缺点", "风险", "副作用"),
+        "effect": ("effect", "impact", "influence", "影响"),
+        "cause": ("cause", "reason", "起因", "诱因", "成因", "原因"),
+        "treatment": ("treatment", "remedy", "cure", "治疗", "疗法"),
+        "cost": ("cost", "price", "价格", "价钱", "费用"),
+    }.items()
+    for word in words
+}  # fmt: skip
+
 # Common nouns jieba tags as place names (ns); they name no particular place.
 ZH_GENERIC_PLACES = frozenset(
     {"城市", "地区", "地方", "国内", "国外", "全国", "全球", "海外", "大海", "市区", "郊区",
      "农村", "城里", "乡下", "当地", "本地", "外地", "各地", "山区", "沿海"}
 )  # fmt: skip
+
+# Modal verbs jieba glues to the noun before them (猫能, 时会).
+ZH_MODALS = frozenset("会能要该可想")
 
 # Units that make a number a date or time part.
 ZH_DATE_UNITS = ("年", "月", "日", "号", "点", "时", "分", "岁")
@@ -184,9 +208,11 @@ ZH_NOT_NEGATIONS = frozenset(
 )  # fmt: skip
 ZH_NEGATING_PREFIXES = ("不", "没", "未", "无", "非", "别", "勿", "莫")
 # Question forms that contain a negator: A-not-A (能不能, 是不是, 有没有, 可不可以,
-# 喜不喜欢) and a closing "了/过 + 没(有)" (熟了没有？, 去过没？).
+# 喜不喜欢, 新鲜不新鲜) and "了/过 + 没(有)" closing a clause (熟了没有？, 去过没？,
+# 西瓜熟了没有怎么看).
 ZH_QUESTION_FORMS = re.compile(
-    r"([\u4e00-\u9fff])[不没]\1|[了过]没有?(?=[呢吗啊呀]?\s*[？?。!！]?\s*$)"
+    r"([\u4e00-\u9fff]{1,2})[不没]\1"
+    r"|[了过]没有?(?=[呢吗啊呀]?\s*(?:[，,？?。!！]|$|怎么|怎样|如何|咋))"
 )
 
 # Negators whose scope is what follows them. A negated predicate in one word (不好,

@@ -131,6 +131,14 @@ def _english_negating_predicate(token: Any) -> Any | None:
     return next((c for c in token.children if c.dep_ == "xcomp"), None)
 
 
+def _english_free_of(token: Any) -> str | None:
+    """What "X-free" leaves out ("sugar-free", "chemical-free"), or None."""
+    doc, i = token.doc, token.i
+    if token.lower_ != "free" or i < 2 or doc[i - 1].text != "-":
+        return None
+    return str(doc[i - 2].lemma_).lower()
+
+
 @dataclass
 class _Draft:
     """Features gathered word by word; every entity and quantity is also an anchor."""
@@ -269,6 +277,8 @@ class PromptPreprocessor:
                 continue
             if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
                 draft.negation(_english_negated_words(token))
+            elif (free_of := _english_free_of(token)) is not None:
+                draft.negation({free_of})
             elif (clause := _english_negating_predicate(token)) is not None:
                 draft.negation(_content_lemmas(clause.subtree, token))
             if lower in lexicon.EN_DIRECTION:
@@ -304,14 +314,18 @@ class PromptPreprocessor:
             if named and kept:
                 draft.entity(lower)
             elif token.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "NUM") and not token.is_stop:
-                draft.terms.add(token.lemma_.lower())
-                noun = token.pos_ == "NOUN" or (
-                    self.thesaurus is not None
-                    and token.pos_ != "NUM"
+                # A word WordNet knows only as a noun is one whatever the tagger says
+                # ("ant", "sticker" read as "more sticky"), and is taken as written;
+                # but a verb form is a verb ("after cooking").
+                mistagged = (
+                    token.pos_ not in ("NOUN", "VERB", "NUM")
+                    and self.thesaurus is not None
                     and self.thesaurus.is_english_noun_only(lower)
                 )
-                if noun:
-                    draft.anchors.append(token.lemma_.lower())
+                lemma = lower if mistagged else token.lemma_.lower()
+                draft.terms.add(lemma)
+                if token.pos_ == "NOUN" or mistagged:
+                    draft.anchors.append(lemma)
                 if token.i in compounds:
                     # Beside its words: "oil stain" is a kind of stain, and its
                     # "oil" must still be matched (blood stain is another question).
@@ -368,6 +382,14 @@ class PromptPreprocessor:
                 word.startswith(lexicon.ZH_NEGATING_PREFIXES)
                 and len(word) <= 3
                 and word not in lexicon.ZH_NOT_NEGATIONS
+                # A thing named with a negator (不锈钢, 无花果, 无线网 after 无线) is no negation.
+                and not (
+                    self.thesaurus is not None
+                    and (
+                        self.thesaurus.is_chinese_thing_name(word)
+                        or self.thesaurus.is_chinese_thing_name(word[:2])
+                    )
+                )
             )
             if (word in lexicon.ZH_NEGATORS or prefixed) and not any(
                 a < end and start < b for a, b in asking
@@ -391,6 +413,10 @@ class PromptPreprocessor:
             if found:
                 for value in found:
                     draft.quantity(value)
+                continue
+            if (split := self._modal_glued(word, flag)) is not None:
+                # 猫能活多久 cut as 猫能 / 活: the noun is 猫 (时会 leaves 时, a frame noun).
+                draft.anchors.append(split)
                 continue
             noun = self._chinese_object(word, flag)
             if noun is not None:
@@ -436,6 +462,20 @@ class PromptPreprocessor:
             draft.tasks.add("translation")
         return draft.build(text, language)
 
+    def _modal_glued(self, word: str, flag: str) -> str | None:
+        """The noun of a word jieba glued to a following modal verb (猫能 -> 猫,
+        时会 -> 时), or None. Only words Cilin does not list: 机会 and 功能 are words."""
+        if (
+            self.thesaurus is None
+            or len(word) < 2
+            or not flag.startswith("n")
+            or word[-1] not in lexicon.ZH_MODALS
+            or self.thesaurus.lists_chinese_word(word)
+        ):
+            return None
+        rest = word[:-1]
+        return rest if (self._dictionary_tag(rest) or "").startswith("n") else None
+
     def _uncertain_name(self, word: str, flag: str) -> bool:
         """Whether jieba's name tag on ``word`` is too unsure to compare it as a name.
 
@@ -460,9 +500,10 @@ class PromptPreprocessor:
         弹钢琴 -> 钢琴, 腰疼 -> 腰.
 
         jieba's dictionary keeps many such phrases as one word, tagged as verbs
-        (喝酒), adjectives, nouns or even names (弹钢琴, 喝咖啡, 多喝水). Where Cilin
-        lists one part as a thing and the other as an action or state, the thing is
-        compared as the subject and the rest, as in English, as a content word only.
+        (喝酒), adjectives, nouns, idioms (剪头发) or even names (弹钢琴, 喝咖啡,
+        多喝水). Where Cilin lists one part as a thing and the other as an action or
+        state, the thing is compared as the subject and the rest, as in English, as
+        a content word only.
         A word Cilin lists whole stays whole: a dish (烤鸭), a sport (滑冰), a
         condition (头疼).
         """
@@ -475,7 +516,7 @@ class PromptPreprocessor:
                 noun, state = word[:cut], word[cut:]
                 if self._chinese_thing(noun) and self._chinese_predicate(state):
                     return noun
-        if (flag.startswith(("v", "n", "l")) or flag in lexicon.ZH_ENTITY_FLAGS) and not (
+        if (flag.startswith(("v", "n", "l", "i")) or flag in lexicon.ZH_ENTITY_FLAGS) and not (
             listed and not flag.startswith("v")
         ):
             for cut in (1, 2):

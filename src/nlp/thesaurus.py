@@ -42,6 +42,8 @@ _CILIN_NOMINAL = ("A", "B", "D")
 _CILIN_VERBAL = ("F", "G", "H", "I", "J")
 # Cilin's classes that hold names: people, things, time and space, abstract things.
 _CILIN_NAMING = ("A", "B", "C", "D")
+# Cilin's classes of concrete names: people, things, time and space.
+_CILIN_CONCRETE = ("A", "B", "C")
 # Cilin's subclass of physiological states: illnesses, symptoms, pregnancy.
 _CILIN_BODILY_STATES = ("Ib",)
 # Cilin's class of qualities: adjectives.
@@ -299,6 +301,11 @@ class Thesaurus:
         gx, gy = self._synonym_groups(x), self._synonym_groups(y)
         shared = len(gx & gy)
         return shared > 0 and 2 * shared >= min(len(gx), len(gy))
+
+    def is_chinese_thing_name(self, word: str) -> bool:
+        """Whether Cilin files some sense of ``word`` under people, things, or time
+        and space: a name, not a description (不锈钢, 无线, 未成年)."""
+        return self._cilin_any(word, _CILIN_CONCRETE)
 
     def is_chinese_non_noun(self, word: str) -> bool:
         """Whether Cilin lists ``word`` and files none of its senses as a person, thing,
