@@ -96,6 +96,8 @@ GUARDED = [
     ("task", "Write a poem about the desert.", "Write a joke about the desert."),
     ("subject", "How often should I water a cactus?", "How often should I water an orchid?"),
     ("subject", "橄榄油的保质期是多久？", "酱油的保质期是多久？"),
+    ("substitution", "How do I learn to swim?", "How do I learn to skate?"),
+    ("substitution", "怎么学游泳？", "怎么学滑冰？"),
     ("language", "What is the capital of Peru?", "秘鲁的首都是哪里？"),
     ("language without a pipeline", "Какая столица Перу?", "Какая столица Перу?"),
 ]  # fmt: skip
@@ -112,7 +114,7 @@ async def test_a_disabled_guard_lets_its_kind_through(nlp, guard, a, b) -> None:
     fa, fb = await nlp.process([a, b])
     off = {"quantities": "quantities", "entities": "entities", "negation": "negation",
            "direction": "direction", "task": "task", "language": "language",
-           "subject": "subject"}[guard]  # fmt: skip
+           "subject": "subject", "substitution": "substitution"}[guard]  # fmt: skip
     settings = GuardSettings(**{off: False})
     assert disagreement(fa, fb, settings) != guard
 
@@ -241,7 +243,9 @@ async def test_what_a_negation_applies_to(nlp, text, scope) -> None:
 )  # fmt: skip
 async def test_negation_counts_where_both_ask_about_the_negated_words(nlp, a, b, guard) -> None:
     fa, fb = await nlp.process([a, b])
-    assert disagreement(fa, fb, GuardSettings(subject=False)) == guard
+    # The negation guard alone: 有害 / 不好 is also a one-word swap the thesaurus
+    # does not relate, which the substitution guard rejects.
+    assert disagreement(fa, fb, GuardSettings(subject=False, substitution=False)) == guard
 
 
 async def test_records_without_a_negation_scope_stay_strict(nlp) -> None:
@@ -372,6 +376,12 @@ async def test_vague_times_of_different_kinds_do_not_clash(nlp) -> None:
         ("脱水有哪些症状？", "人脱水时会出现什么表现？", None),
         # A verb-object phrase jieba files as an idiom (剪头发).
         ("怎么给宝宝剪指甲？", "怎么给宝宝剪头发？", "subject"),
+        # One word changed: a synonym asks the same, another word does not.
+        ("Is it bad to sleep with wet hair?", "Is it bad to sleep with damp hair?", None),
+        ("How do I fix a leaky faucet?", "How do I repair a leaky faucet?", None),
+        ("How long does a sprained wrist take to heal?",
+         "How long does a broken wrist take to heal?", "substitution"),
+        ("Why do cats knead blankets?", "Why do cats chew blankets?", "substitution"),
     ],
 )  # fmt: skip
 async def test_word_forms_aspects_and_glued_words(nlp, a, b, guard) -> None:
@@ -385,3 +395,10 @@ async def test_a_noun_the_tagger_misreads_is_taken_as_written(nlp) -> None:
     assert "sticker" in result.anchors and "stick" not in result.anchors
     cat = await features(nlp, "猫能活多少年？")
     assert "猫" in cat.anchors and "猫能" not in cat.anchors
+
+
+async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> None:
+    fa, fb = await nlp.process(["How do I learn to swim?", "How do I learn to skate?"])
+    assert fa.words and fa.words[-1] == "swim"
+    old = {k: v for k, v in fa.to_dict().items() if k != "words"}
+    assert disagreement(PromptFeatures.from_dict(old), fb, GuardSettings()) is None

@@ -33,6 +33,12 @@ async def with_and_without() -> AsyncIterator[tuple[PromptPreprocessor, PromptPr
         ("deep", "depth", True),  # adjective -> the attribute it measures
         ("wolf", "fox", False),  # sister terms: the swap the subject guard catches
         ("violin", "cello", False),
+        ("wet", "damp", True),  # adjectives WordNet lists as similar
+        ("fix", "repair", True),  # verbs
+        ("choose", "pick", True),
+        ("swim", "skate", False),  # sister verbs
+        ("boil", "fry", False),
+        ("hot", "cold", False),  # antonyms
         ("anemia", "symptom", False),  # linked only through a rare sense
         ("医生", "大夫", True),
         ("番茄", "西红柿", True),
@@ -95,8 +101,10 @@ CASES = [
     ("电脑开不了机怎么办？", "计算机开不了机怎么办？", None, "subject"),
     # spaCy's small model does not take "ant" for a noun; WordNet knows no other use.
     ("How far can an ant carry food?", "How far can a beetle carry food?", "subject", None),
-    # "freezing point" and "boiling point" are nouns of their own, not a kind of point.
-    ("What is the freezing point of milk?", "What is the boiling point of milk?", "subject", None),
+    # "freezing point" and "boiling point" are nouns of their own, not a kind of point;
+    # without WordNet only the one-word swap tells them apart.
+    ("What is the freezing point of milk?", "What is the boiling point of milk?", "subject",
+     "substitution"),
     ("猫为什么怕水？", "狗为什么怕水？", "subject", "subject"),
 ]  # fmt: skip
 

@@ -95,7 +95,15 @@ class SimilarityConfig(Settings):
         default=True,
         description=(
             "Guard: not a swapped subject; each prompt naming a thing the other does not "
-            "mention (cats / dogs) means two questions."
+            "mention (cats / dogs) means two questions. Words asking for the same aspect "
+            "(symptoms / signs) cover each other."
+        ),
+    )
+    check_substitution: bool = Field(
+        default=True,
+        description=(
+            "Guard: two prompts that differ in one content word only ask the same thing "
+            "only if the words are synonyms (learn to swim / skate, 游泳 / 滑冰 differ)."
         ),
     )
     use_thesaurus: bool = Field(

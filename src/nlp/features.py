@@ -9,7 +9,10 @@ from typing import Any
 
 from src.nlp import lexicon
 
-__all__ = ["GuardSettings", "PromptFeatures", "disagreement"]
+__all__ = ["FUNCTION_WORD", "GuardSettings", "PromptFeatures", "disagreement"]
+
+FUNCTION_WORD = "\u00b7"
+"""Marks a function word in :attr:`PromptFeatures.words` ("·the", "·怎么")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,9 @@ class PromptFeatures:
         tasks: Output forms asked for ("poem", "summary", "translation"...).
         terms: Content words (English lemmas; Chinese content characters), for
             overlap checks.
+        words: The prompt's words in order, punctuation left out: content words as
+            lemmas (Chinese: as segmented), function words marked with a leading
+            ``FUNCTION_WORD`` ("·the"); for the substitution guard.
     """
 
     text: str
@@ -44,6 +50,7 @@ class PromptFeatures:
     tasks: frozenset[str]
     terms: frozenset[str]
     negated_words: frozenset[str] = frozenset()
+    words: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sets as sorted lists)."""
@@ -58,6 +65,7 @@ class PromptFeatures:
             "tasks": sorted(self.tasks),
             "terms": sorted(self.terms),
             "negated_words": sorted(self.negated_words),
+            "words": list(self.words),
         }
 
     @classmethod
@@ -75,6 +83,8 @@ class PromptFeatures:
             terms=frozenset(data["terms"]),
             # Records written before negation scopes were kept: scope unknown.
             negated_words=frozenset(data.get("negated_words", ())),
+            # Records written before word order was kept: no substitution check.
+            words=tuple(data.get("words", ())),
         )
 
 
@@ -89,6 +99,7 @@ class GuardSettings:
     direction: bool = True
     task: bool = True
     subject: bool = True
+    substitution: bool = True
     min_term_overlap: float = 0.0
     min_term_overlap_zh: float = 0.0
 
@@ -123,6 +134,10 @@ def disagreement(
         return "task"
     if guards.subject and _uncovered_nouns(a, b, same) and _uncovered_nouns(b, a, same):
         return "subject"
+    if guards.substitution and (swap := _substitution(a.words, b.words)) is not None:
+        x, y = swap
+        if not _same_stem(x, y) and not (same is not None and same(x, y)):
+            return "substitution"
     if (
         guards.direction
         and a.directional
@@ -210,6 +225,25 @@ def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bo
         return _synonym_in(word, words, same)
 
     return covers
+
+
+def _substitution(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | None:
+    """The two content words, where two prompts differ in exactly one word and
+    that word is a content word in both ("how do I learn to swim / skate").
+
+    Such a one-word change asks another question unless the words are synonyms:
+    the embedding scores it high because everything else is the same, and no
+    other guard sees a verb or an adjective swapped.
+    """
+    if len(a) != len(b) or not a:
+        return None
+    changed = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    if len(changed) != 1:
+        return None
+    ((x, y),) = changed
+    if x.startswith(FUNCTION_WORD) or y.startswith(FUNCTION_WORD):
+        return None
+    return x, y
 
 
 def _quantities_differ(a: frozenset[str], b: frozenset[str]) -> bool:

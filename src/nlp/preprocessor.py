@@ -40,7 +40,7 @@ from typing import Any
 
 from src.cache.key import normalize_prompt
 from src.nlp import lexicon
-from src.nlp.features import PromptFeatures
+from src.nlp.features import FUNCTION_WORD, PromptFeatures
 from src.nlp.thesaurus import Thesaurus
 
 logger = logging.getLogger(__name__)
@@ -150,6 +150,7 @@ class _Draft:
     tasks: set[str] = field(default_factory=set)
     negated: bool = False
     negated_words: set[str] = field(default_factory=set)
+    words: list[str] = field(default_factory=list)
     negation_unclear: bool = False
     directional: bool = False
 
@@ -186,6 +187,7 @@ class _Draft:
             tasks=frozenset(self.tasks),
             terms=frozenset(self.terms),
             negated_words=frozenset() if self.negation_unclear else frozenset(self.negated_words),
+            words=tuple(self.words),
         )
 
 
@@ -331,6 +333,12 @@ class PromptPreprocessor:
                     # "oil" must still be matched (blood stain is another question).
                     draft.anchors.append(compounds[token.i])
         draft.terms.update(draft.entities)  # names count as content words too
+        draft.words = [
+            token.lemma_.lower() if token.is_alpha and not token.is_stop
+            else FUNCTION_WORD + token.lower_
+            for token in doc
+            if not (token.is_punct or token.is_space)
+        ]  # fmt: skip
         if lexicon.EN_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, "en")
@@ -368,6 +376,8 @@ class PromptPreprocessor:
             word = raw.strip()
             if not word:
                 continue
+            if flag != "x":
+                draft.words.append(FUNCTION_WORD + word if word in stop_words else word)
             if flag != "x" and word not in stop_words:
                 # Content characters: Chinese words share characters where their
                 # segmentation differs (光速 / 速度), so overlap is counted per character.

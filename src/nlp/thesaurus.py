@@ -13,8 +13,9 @@ Two words *name the same thing* when:
 
 * English: they share a WordNet synset (vacation / holiday, earth / world), the
   first sense of one noun is a direct hyponym of the other (fridge / refrigerator),
-  or the first sense of an adjective names a value of the noun (fast / speed,
-  tall / height);
+  the first sense of an adjective names a value of the noun (fast / speed,
+  tall / height), the first sense of one verb is a direct kind of the other or in
+  its verb group, or WordNet lists two adjectives as similar (wet / damp);
 * Chinese: they share a Cilin synonym group (``=``): 益处 / 好处, 山峰 / 山; or
   they have the same length and each character that differs is a synonym of its
   counterpart in most of its senses: 电饭煲 / 电饭锅, 小狗 / 幼犬.
@@ -223,6 +224,24 @@ class Thesaurus:
             or self._nouns_linked("a", self._first_senses(x, "a"), ("=",)) & ny
         )
 
+    def _linked(self, x: str, y: str, pos: str, symbols: tuple[str, ...], senses: set[int]) -> bool:
+        """Whether ``senses`` of ``x`` point by ``symbols`` to a sense of ``y`` (same pos)."""
+        sy = self._senses(y, pos)
+        return any(
+            target in sy
+            for s in senses
+            for symbol, target, target_pos in self._wordnet.pointers(pos, s)
+            if symbol in symbols and target_pos == pos
+        )
+
+    def _near_synonym(self, x: str, y: str) -> bool:
+        """Whether ``x``'s first verb sense is a direct kind of, or grouped with, a
+        sense of verb ``y`` (fix / repair), or an adjective sense of ``x`` is listed
+        as similar to one of ``y`` (wet / damp)."""
+        return self._linked(x, y, "v", ("@", "$"), self._first_senses(x, "v")) or self._linked(
+            x, y, "a", ("&",), self._senses(x, "a")
+        )
+
     def english_same(self, x: str, y: str) -> bool:
         """Whether two English words (or phrases) name the same thing (see module doc)."""
         x, y = x.lower(), y.lower()
@@ -230,7 +249,7 @@ class Thesaurus:
             return True
         if any(self._senses(x, pos) & self._senses(y, pos) for pos in _POS):
             return True
-        return self._points_to(x, y) or self._points_to(y, x)
+        return any(self._points_to(p, q) or self._near_synonym(p, q) for p, q in ((x, y), (y, x)))
 
     # ------------------------------------------------------------------ Chinese
 

@@ -128,6 +128,7 @@ class SimilaritySearchHelper:
             direction=self.config.check_direction,
             task=self.config.check_task,
             subject=self.config.check_subject,
+            substitution=self.config.check_substitution,
             min_term_overlap=self.config.min_term_overlap,
             min_term_overlap_zh=self.config.min_term_overlap_zh,
         )
