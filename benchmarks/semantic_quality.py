@@ -13,9 +13,9 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.semantic_quality [--data FILE ...] [--threshold T] [--sweep]
 
 The data files are JSON lines ``{"lang", "kind", "a", "b"}``. The defaults, each
-reported apart and then together, are the fourteen ``semantic_pairs_*.jsonl`` sets
+reported apart and then together, are the sixteen ``semantic_pairs_*.jsonl`` sets
 in ``benchmarks/data/``: ``dev`` (used while choosing the defaults), ``test`` and
-``holdout`` to ``holdout12`` (each written before a change and measured after it;
+``holdout`` to ``holdout14`` (each written before a change and measured after it;
 docs/benchmarks.md says which change and how often each has been looked at).
 """
 
@@ -53,6 +53,8 @@ DEFAULT_FILES = [
     DATA / "semantic_pairs_holdout10.jsonl",
     DATA / "semantic_pairs_holdout11.jsonl",
     DATA / "semantic_pairs_holdout12.jsonl",
+    DATA / "semantic_pairs_holdout13.jsonl",
+    DATA / "semantic_pairs_holdout14.jsonl",
 ]
 
 

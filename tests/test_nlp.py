@@ -382,6 +382,12 @@ async def test_vague_times_of_different_kinds_do_not_clash(nlp) -> None:
         ("How long does a sprained wrist take to heal?",
          "How long does a broken wrist take to heal?", "substitution"),
         ("Why do cats knead blankets?", "Why do cats chew blankets?", "substitution"),
+        # A verb the small model takes for a name ("buff" as a person, "brew").
+        ("How do I remove scratches from a car's paint?",
+         "What's the best way to buff out scratches on car paint?", None),
+        ("How long should I steep green tea?", "How many minutes should green tea brew?", None),
+        # A place word of a thing and "on" (手上): the thing.
+        ("手上扎了刺怎么弄出来？", "脚上扎了刺怎么弄出来？", "subject"),
     ],
 )  # fmt: skip
 async def test_word_forms_aspects_and_glued_words(nlp, a, b, guard) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
     "ZH_GENERIC_PLACES",
+    "ZH_LOCATIVES",
     "ZH_MODALS",
     "ZH_NEGATING_PREFIXES",
     "ZH_NEGATORS",
@@ -146,6 +147,9 @@ ZH_GENERIC_PLACES = frozenset(
 
 # Modal verbs jieba glues to the noun before them (猫能, 时会).
 ZH_MODALS = frozenset("会能要该可想")
+
+# Locative endings jieba keeps on a place word (手上, 锅里, 心中).
+ZH_LOCATIVES = frozenset("上里中下内外边")
 
 # Units that make a number a date or time part.
 ZH_DATE_UNITS = ("年", "月", "日", "号", "点", "时", "分", "岁")

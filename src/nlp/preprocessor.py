@@ -305,10 +305,13 @@ class PromptPreprocessor:
             ):
                 draft.quantity(tag)
                 continue
-            named = token.ent_type_ in lexicon.ENTITY_LABELS or (
-                # The tagger calls many capitalised sentence openers proper nouns.
-                token.pos_ == "PROPN" and not token.is_sent_start
-            )
+            named = (
+                token.ent_type_ in lexicon.ENTITY_LABELS
+                or (
+                    # The tagger calls many capitalised sentence openers proper nouns.
+                    token.pos_ == "PROPN" and not token.is_sent_start
+                )
+            ) and not self._english_verb_as_name(token)
             # "US" is a stop word lower-cased; a recognised, capitalised name is kept.
             kept = not token.is_stop or (
                 token.ent_type_ in lexicon.ENTITY_LABELS and not token.is_lower
@@ -342,6 +345,19 @@ class PromptPreprocessor:
         if lexicon.EN_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, "en")
+
+    def _english_verb_as_name(self, token: Any) -> bool:
+        """Whether the small model took a verb for a name: one it tagged as a verb
+        ("buff out scratches" as a person), or a lower-case word it tagged as a proper
+        noun that WordNet knows as a verb ("should green tea brew")."""
+        if token.pos_ == "VERB":
+            return True
+        return (
+            token.pos_ == "PROPN"
+            and token.is_lower
+            and self.thesaurus is not None
+            and self.thesaurus.is_english_verb(token.lower_)
+        )
 
     def _english_compounds(self, doc: Any) -> dict[int, str]:
         """Token index of a noun -> the two-word noun it ends with its modifier, where
@@ -428,6 +444,18 @@ class PromptPreprocessor:
                 # 猫能活多久 cut as 猫能 / 活: the noun is 猫 (时会 leaves 时, a frame noun).
                 draft.anchors.append(split)
                 continue
+            if (
+                flag == "s"
+                and len(word) > 1
+                and word[-1] in lexicon.ZH_LOCATIVES
+                and self.thesaurus is not None
+                and not self.thesaurus.is_chinese_place(word)  # 室内, 海外 name places
+            ):
+                # A place word made of a thing and "on / in" (手上, 锅里): the thing.
+                place = word[:-1]
+                if (self._dictionary_tag(place) or "").startswith("n"):
+                    draft.anchors.append(place)
+                    continue
             noun = self._chinese_object(word, flag)
             if noun is not None:
                 # A two-character word tagged as a noun is a compound naming a thing

@@ -45,6 +45,8 @@ _CILIN_VERBAL = ("F", "G", "H", "I", "J")
 _CILIN_NAMING = ("A", "B", "C", "D")
 # Cilin's classes of concrete names: people, things, time and space.
 _CILIN_CONCRETE = ("A", "B", "C")
+# Cilin's subclass of places.
+_CILIN_PLACES = ("Cb",)
 # Cilin's subclass of physiological states: illnesses, symptoms, pregnancy.
 _CILIN_BODILY_STATES = ("Ib",)
 # Cilin's class of qualities: adjectives.
@@ -191,6 +193,10 @@ class Thesaurus:
             if (senses := self._wordnet.synsets(form, pos))
         }
 
+    def is_english_verb(self, word: str) -> bool:
+        """Whether WordNet lists ``word`` as a verb (as written)."""
+        return word.lower() in self._wordnet.index["v"]
+
     def is_english_noun_only(self, word: str) -> bool:
         """Whether WordNet knows ``word`` as a noun and as nothing else ("ant")."""
         word = word.lower()
@@ -325,6 +331,10 @@ class Thesaurus:
         """Whether Cilin files some sense of ``word`` under people, things, or time
         and space: a name, not a description (不锈钢, 无线, 未成年)."""
         return self._cilin_any(word, _CILIN_CONCRETE)
+
+    def is_chinese_place(self, word: str) -> bool:
+        """Whether Cilin files some sense of ``word`` under places (室内, 海外)."""
+        return self._cilin_any(word, _CILIN_PLACES)
 
     def is_chinese_non_noun(self, word: str) -> bool:
         """Whether Cilin lists ``word`` and files none of its senses as a person, thing,
