@@ -408,3 +408,28 @@ async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> No
     assert fa.words and fa.words[-1] == "swim"
     old = {k: v for k, v in fa.to_dict().items() if k != "words"}
     assert disagreement(PromptFeatures.from_dict(old), fb, GuardSettings()) is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # jieba's HMM glues text outside its dictionary across a negator (绿植对猫不, 取不).
+        ("哪些绿植对猫安全？", "哪些绿植对猫不安全？", "negation"),
+        ("戒指卡在手指上摘不下来怎么办？", "手指肿了戒指取不下来怎么弄？", None),
+        # One character changed, where jieba cut the words around it differently.
+        ("Excel怎么冻结首行？", "Excel怎么冻结首列？", "substitution"),
+        ("手脚冰凉怎么办？", "手脚冰冷怎么办？", None),
+        # A set phrase naming a kind of thing is compared by the thing (电动牙刷: 牙刷).
+        ("电动牙刷怎么充电？", "手机怎么充电？", "subject"),
+        ("怎样才能背单词背得快？", "有什么快速记单词的方法？", None),
+    ],
+)  # fmt: skip
+async def test_chinese_words_jieba_glues_or_cuts_apart(nlp, a, b, guard) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+
+
+async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
+    result = await features(nlp, "哪些绿植对猫不安全？")
+    assert result.negated
+    assert "·不" in result.words and "猫" in result.anchors

@@ -134,10 +134,12 @@ def disagreement(
         return "task"
     if guards.subject and _uncovered_nouns(a, b, same) and _uncovered_nouns(b, a, same):
         return "subject"
-    if guards.substitution and (swap := _substitution(a.words, b.words)) is not None:
-        x, y = swap
-        if not _same_stem(x, y) and not (same is not None and same(x, y)):
-            return "substitution"
+    if (
+        guards.substitution
+        and (swaps := _swaps(a, b))
+        and not any(_same_stem(x, y) or (same is not None and same(x, y)) for x, y in swaps)
+    ):
+        return "substitution"
     if (
         guards.direction
         and a.directional
@@ -244,6 +246,69 @@ def _substitution(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | N
     if x.startswith(FUNCTION_WORD) or y.startswith(FUNCTION_WORD):
         return None
     return x, y
+
+
+def _swaps(a: PromptFeatures, b: PromptFeatures) -> list[tuple[str, str]]:
+    """Where two prompts differ in one content word, that pair of words; where
+    two Chinese prompts differ in one character, the pairs of words and of
+    two-character spans that hold it. Empty otherwise. The prompts ask the same
+    only if some pair names the same thing."""
+    word = _substitution(a.words, b.words)
+    if word is not None:
+        return [word]
+    if a.language == b.language == "zh":
+        return _character_swap(a.words, b.words)
+    return []
+
+
+def _character_swap(a: tuple[str, ...], b: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The words, and the two-character spans, holding the one character two
+    Chinese prompts differ in, where jieba cut the words around it differently
+    (首 / 行 against 首列, 手脚冰凉 against 手脚 / 冰冷).
+
+    Content words between two function words are read as one run of characters;
+    the prompts must have the same runs but one, and that one the same length
+    with exactly one character changed. Single characters are not compared:
+    Cilin relates them loosely (行 / 列).
+    """
+    runs_a, runs_b = _runs(a), _runs(b)
+    if len(runs_a) != len(runs_b):
+        return []
+    changed = [(x, y) for x, y in zip(runs_a, runs_b, strict=True) if x != y]
+    if len(changed) != 1:
+        return []
+    ((x, y),) = changed
+    text_x, text_y = "".join(x), "".join(y)
+    if x[0].startswith(FUNCTION_WORD) or y[0].startswith(FUNCTION_WORD):
+        return []
+    if len(text_x) != len(text_y):
+        return []
+    where = [i for i, (p, q) in enumerate(zip(text_x, text_y, strict=True)) if p != q]
+    if len(where) != 1:
+        return []
+    i = where[0]
+    spans = [(text_x[j : j + 2], text_y[j : j + 2]) for j in (i - 1, i) if 0 <= j < len(text_x) - 1]
+    return [(_word_at(x, i), _word_at(y, i)), *spans]
+
+
+def _runs(words: tuple[str, ...]) -> list[list[str]]:
+    """Function words alone, content words between them together."""
+    runs: list[list[str]] = []
+    for word in words:
+        if word.startswith(FUNCTION_WORD) or not runs or runs[-1][0].startswith(FUNCTION_WORD):
+            runs.append([word])
+        else:
+            runs[-1].append(word)
+    return runs
+
+
+def _word_at(words: list[str], offset: int) -> str:
+    """The word of ``words`` that holds character ``offset`` of their joined text."""
+    for word in words:
+        if offset < len(word):
+            return word
+        offset -= len(word)
+    raise IndexError(offset)
 
 
 def _quantities_differ(a: frozenset[str], b: frozenset[str]) -> bool:

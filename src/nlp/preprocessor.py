@@ -385,7 +385,7 @@ class PromptPreprocessor:
         # Yes/no questions built with a negator ask, they do not negate: 能不能,
         # 是不是, 有没有 (A-not-A), and a closing 了没有 / 过没 ("has it ... yet?").
         asking = [m.span() for m in lexicon.ZH_QUESTION_FORMS.finditer(text)]
-        pairs = [(p.word, p.flag) for p in self._posseg.cut(text)]
+        pairs = self._segments(text)
         end = 0
         for k, (raw, flag) in enumerate(pairs):
             start, end = end, end + len(raw)
@@ -464,6 +464,9 @@ class PromptPreprocessor:
                 whole = len(word) == 2 and not flag.startswith("v")
                 draft.anchors.extend((word, noun) if whole else (noun,))
                 continue
+            if (head := self._phrase_head(word, flag)) is not None:
+                draft.anchors.append(head)  # 电动牙刷, a set phrase naming a kind of 牙刷
+                continue
             if (
                 len(word) > 1
                 and flag.startswith(("v", "a"))
@@ -499,6 +502,52 @@ class PromptPreprocessor:
         if lexicon.ZH_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
         return draft.build(text, language)
+
+    def _segments(self, text: str) -> list[tuple[str, str]]:
+        """jieba's words and tags, with words its HMM glued across a function word
+        cut apart.
+
+        Where text runs outside its dictionary, jieba's HMM makes up words, and
+        these may swallow a negator, a preposition or a particle (绿植对猫不 in
+        哪些绿植对猫不安全, 取不 in 取不下来), hiding a negation or a noun. Such a
+        word is cut again without the HMM at its function words, and the runs
+        between them are cut as text of their own (绿植 / 对 / 猫 / 不).
+        """
+        pairs: list[tuple[str, str]] = []
+        for piece in self._posseg.cut(text):
+            word, flag = piece.word, piece.flag
+            if len(word) < 2 or self._dictionary_tag(word) is not None or not _CJK.search(word):
+                pairs.append((word, flag))
+                continue
+            parts = [(p.word, p.flag) for p in self._posseg.cut(word, HMM=False)]
+            if not any(self._function_word(w, f) for w, f in parts):
+                pairs.append((word, flag))
+                continue
+            run = ""
+            for w, f in parts:
+                if self._function_word(w, f):
+                    if run:
+                        pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
+                        run = ""
+                    pairs.append((w, f))
+                else:
+                    run += w
+            if run:
+                pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
+        return pairs
+
+    @staticmethod
+    def _function_word(word: str, flag: str) -> bool:
+        """A negator, modal verb, preposition, aspect particle, conjunction or
+        one-character adverb (不, 能, 对, 了, 和, 才), by jieba's dictionary tag.
+        地 and 得 are left out: as often as not they are the ground and "get"."""
+        return (
+            word in lexicon.ZH_NEGATORS
+            or word in lexicon.ZH_MODALS
+            or flag.startswith(("p", "c"))
+            or (flag.startswith("u") and word not in ("地", "得"))
+            or (flag == "d" and len(word) == 1)
+        )
 
     def _modal_glued(self, word: str, flag: str) -> str | None:
         """The noun of a word jieba glued to a following modal verb (猫能 -> 猫,
@@ -566,6 +615,21 @@ class PromptPreprocessor:
                 ):
                     return noun
         return None
+
+    def _phrase_head(self, word: str, flag: str) -> str | None:
+        """The noun a set phrase of three or more characters ends in, where jieba
+        files the phrase as a whole (flag ``l`` or ``i``) and Cilin does not list it:
+        电动牙刷 -> 牙刷. As in English, the kind of thing is compared,
+        its modifier only as a content word."""
+        if self.thesaurus is None or len(word) < 3 or flag not in ("l", "i"):
+            return None
+        if self.thesaurus.lists_chinese_word(word):
+            return None
+        head, modifier = word[-2:], word[:-2]
+        if modifier in self._zh.Defaults.stop_words:
+            return None  # 怎样才能 is "how can", not a kind of 才能
+        # jieba's tags on such heads are loose (牙刷: vn); Cilin decides.
+        return head if self.thesaurus.is_chinese_noun(head) else None
 
     def _chinese_thing(self, word: str) -> bool:
         """A noun by jieba's tag that Cilin files only among people and things."""
