@@ -1,0 +1,41 @@
+"""The labelled pair sets the semantic-quality benchmark reports on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.semantic_quality import DEFAULT_FILES, load
+
+KINDS = {
+    "paraphrase", "subject", "entity", "number", "date", "negation", "direction", "task",
+    "language", "unrelated",
+}  # fmt: skip
+# Sets before this one reused some earlier prompts in new pairs; from it on, none may.
+FIRST_WITHOUT_REPEATS = "semantic_pairs_holdout6"
+
+
+@pytest.mark.parametrize("path", DEFAULT_FILES, ids=lambda p: Path(p).stem)
+def test_rows_are_well_formed(path) -> None:
+    rows = load(Path(path))
+    assert rows
+    for row in rows:
+        assert row["kind"] in KINDS, row
+        assert row["lang"] in ("en", "zh"), row
+        assert row["a"].strip() and row["b"].strip() and row["a"] != row["b"], row
+    assert any(r["kind"] == "paraphrase" for r in rows)
+    assert any(r["kind"] != "paraphrase" for r in rows)
+
+
+def test_no_newer_set_repeats_an_earlier_prompt() -> None:
+    names = [Path(p).stem for p in DEFAULT_FILES]
+    assert FIRST_WITHOUT_REPEATS in names
+    seen: dict[str, str] = {}
+    for name, path in zip(names, DEFAULT_FILES, strict=True):
+        prompts = {row[k] for row in load(Path(path)) for k in "ab"}
+        if names.index(name) >= names.index(FIRST_WITHOUT_REPEATS):
+            repeated = {p: seen[p] for p in prompts if p in seen}
+            assert not repeated, f"{name} repeats prompts of earlier sets: {repeated}"
+        for prompt in prompts:
+            seen.setdefault(prompt, name)
