@@ -433,3 +433,25 @@ async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
     result = await features(nlp, "哪些绿植对猫不安全？")
     assert result.negated
     assert "·不" in result.words and "猫" in result.anchors
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # Asking to avert something asks what asking for its negation asks.
+        ("How do I prevent my cat from scratching the sofa?",
+         "How do I get my cat to not scratch the sofa?", None),
+        ("怎么防止宝宝着凉？", "怎么让宝宝不着凉？", None),
+        # Unless the averting word is what is negated, or a cause is asked for.
+        ("What foods should I avoid during pregnancy?",
+         "What foods should I not avoid during pregnancy?", "negation"),
+        ("How do I stop my baby from crying at night?", "Why does my baby not cry at night?",
+         "negation"),
+        ("怎么防止狗乱叫？", "狗为什么不叫？", "negation"),
+        # Without an averting word the negation still counts.
+        ("怎么让宝宝着凉？", "怎么让宝宝不着凉？", "negation"),
+    ],
+)  # fmt: skip
+async def test_averting_words_ask_for_a_negation(nlp, a, b, guard) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard

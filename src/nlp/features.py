@@ -128,7 +128,15 @@ def disagreement(
         negating, other = (a, b) if a.negated else (b, a)
         # "How do I store tea so it won't go stale" adds a negated clause; it only
         # contradicts the other prompt when that prompt asks about what is negated.
-        if not negating.negated_words or any(map(_coverage(other, same), negating.negated_words)):
+        # "How do I stop my dog from pulling" asks what "... not to pull" asks, unless
+        # the averting word is what is negated ("foods to avoid" / "not to avoid")
+        # or either asks for a cause ("why does my dog not pull").
+        averted = bool(_averting(other) - _averting(negating)) and not (
+            _words_of(a) & lexicon.CAUSE_WORDS or _words_of(b) & lexicon.CAUSE_WORDS
+        )
+        if not averted and (
+            not negating.negated_words or any(map(_coverage(other, same), negating.negated_words))
+        ):
             return "negation"
     if guards.task and a.tasks != b.tasks:
         return "task"
@@ -154,6 +162,16 @@ def disagreement(
         if not union or len(a.terms & b.terms) / len(union) < floor:
             return "terms"
     return None
+
+
+def _words_of(features: PromptFeatures) -> set[str]:
+    """The prompt's words, function words included, without their mark."""
+    return {w.lstrip(FUNCTION_WORD) for w in features.words}
+
+
+def _averting(features: PromptFeatures) -> set[str]:
+    """The prompt's words that ask for something not to happen (lexicon.AVERTING_WORDS)."""
+    return _words_of(features) & lexicon.AVERTING_WORDS
 
 
 def _unmatched(

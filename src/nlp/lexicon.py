@@ -9,6 +9,8 @@ import re
 
 __all__ = [
     "ASPECTS",
+    "AVERTING_WORDS",
+    "CAUSE_WORDS",
     "ENTITY_LABELS",
     "EN_DIRECTION",
     "EN_NEGATING_PREDICATES",
@@ -94,6 +96,18 @@ EN_NEGATORS = frozenset(
 # to sleep". Not "refuse": "my baby refuses the bottle" asks what "how do I get my
 # baby to take a bottle" asks.
 EN_NEGATING_PREDICATES = frozenset({"fail", "unable"})
+
+# Words that ask for something not to happen, or tell of its refusal ("how do I stop
+# my dog from pulling", 煮粥时如何防止溢锅, 婴儿拒绝奶瓶). A prompt with one asks
+# what a prompt with a negator asks ("train my dog not to pull", 怎么煮粥不会溢出来);
+# they are no negators themselves ("prevent colds" does not contradict "colds").
+AVERTING_WORDS = frozenset(
+    {"prevent", "avoid", "stop", "refuse", "防止", "避免", "预防", "防", "拒绝", "杜绝"}
+)
+
+# Words that ask for a cause. "Why does my dog not bark" asks something else than
+# "how do I stop my dog from barking", though both scores and words are close.
+CAUSE_WORDS = frozenset({"why", "cause", "为什么", "为啥", "怎么回事", "原因"})
 
 # Words that make the order of two named things matter ("from A to B", "A than B").
 EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "->", "→", "onto"})
