@@ -455,3 +455,17 @@ async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
 async def test_averting_words_ask_for_a_negation(nlp, a, b, guard) -> None:
     fa, fb = await nlp.process([a, b])
     assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # "The habit of X" asks about X; two frames of one question are one question.
+        ("How do I break the habit of biting my nails?", "How do I stop biting my nails?", None),
+        ("怎么改掉抖腿的习惯？", "怎么改掉抖腿的毛病？", None),
+        ("What are good study habits?", "What are good sleep habits?", "subject"),
+    ],
+)  # fmt: skip
+async def test_habit_words_frame_the_question(nlp, a, b, guard) -> None:
+    fa, fb = await nlp.process([a, b])
+    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard

@@ -263,6 +263,8 @@ def _substitution(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | N
     ((x, y),) = changed
     if x.startswith(FUNCTION_WORD) or y.startswith(FUNCTION_WORD):
         return None
+    if x in lexicon.FRAME_NOUNS and y in lexicon.FRAME_NOUNS:
+        return None  # two frames of one question: 方法 / 办法, 习惯 / 毛病
     return x, y
 
 

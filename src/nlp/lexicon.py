@@ -131,7 +131,8 @@ FRAME_NOUNS = frozenset(
      "part", "name", "term", "word", "explanation", "guide", "help", "list", "overview",
      "方法", "办法", "方式", "原因", "情况", "问题", "意思", "东西", "时候", "区别", "步骤",
      "技巧", "建议", "过程", "原理", "定义", "例子", "含义", "解释", "人", "人们", "时间",
-     "数量", "名字", "名称", "介绍", "信息", "答案", "做法", "时", "多长时间", "多少时间"}
+     "数量", "名字", "名称", "介绍", "信息", "答案", "做法", "时", "多长时间", "多少时间",
+     "habit", "习惯", "毛病"}
 )  # fmt: skip
 
 # Nouns naming the aspect of a topic a question asks about, grouped by what they ask:
