@@ -28,6 +28,12 @@ async def features(nlp: PromptPreprocessor, text: str):
     return result
 
 
+async def verdict(nlp: PromptPreprocessor, a: str, b: str) -> str | None:
+    """The guards' verdict on two prompts, every guard on, with the thesaurus."""
+    fa, fb = await nlp.process([a, b])
+    return disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same)
+
+
 @pytest.mark.parametrize(
     ("text", "language"),
     [
@@ -340,8 +346,7 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
     ],
 )  # fmt: skip
 async def test_chinese_word_parts_and_exchange_direction(nlp, a, b, guard) -> None:
-    fa, fb = await nlp.process([a, b])
-    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+    assert await verdict(nlp, a, b) == guard
 
 
 async def test_vague_times_of_different_kinds_do_not_clash(nlp) -> None:
@@ -391,8 +396,7 @@ async def test_vague_times_of_different_kinds_do_not_clash(nlp) -> None:
     ],
 )  # fmt: skip
 async def test_word_forms_aspects_and_glued_words(nlp, a, b, guard) -> None:
-    fa, fb = await nlp.process([a, b])
-    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+    assert await verdict(nlp, a, b) == guard
 
 
 async def test_a_noun_the_tagger_misreads_is_taken_as_written(nlp) -> None:
@@ -425,8 +429,7 @@ async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> No
     ],
 )  # fmt: skip
 async def test_chinese_words_jieba_glues_or_cuts_apart(nlp, a, b, guard) -> None:
-    fa, fb = await nlp.process([a, b])
-    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+    assert await verdict(nlp, a, b) == guard
 
 
 async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
@@ -453,8 +456,7 @@ async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
     ],
 )  # fmt: skip
 async def test_averting_words_ask_for_a_negation(nlp, a, b, guard) -> None:
-    fa, fb = await nlp.process([a, b])
-    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+    assert await verdict(nlp, a, b) == guard
 
 
 @pytest.mark.parametrize(
@@ -467,5 +469,4 @@ async def test_averting_words_ask_for_a_negation(nlp, a, b, guard) -> None:
     ],
 )  # fmt: skip
 async def test_habit_words_frame_the_question(nlp, a, b, guard) -> None:
-    fa, fb = await nlp.process([a, b])
-    assert disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same) == guard
+    assert await verdict(nlp, a, b) == guard

@@ -523,17 +523,12 @@ class PromptPreprocessor:
             if not any(self._function_word(w, f) for w, f in parts):
                 pairs.append((word, flag))
                 continue
-            run = ""
-            for w, f in parts:
-                if self._function_word(w, f):
-                    if run:
-                        pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
-                        run = ""
-                    pairs.append((w, f))
+            for is_function, group in itertools.groupby(parts, lambda p: self._function_word(*p)):
+                if is_function:
+                    pairs.extend(group)
                 else:
-                    run += w
-            if run:
-                pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
+                    run = "".join(w for w, _ in group)
+                    pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
         return pairs
 
     @staticmethod
