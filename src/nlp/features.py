@@ -148,12 +148,14 @@ def disagreement(
         and not any(_same_stem(x, y) or (same is not None and same(x, y)) for x, y in swaps)
     ):
         return "substitution"
-    if (
-        guards.direction
-        and a.directional
-        and b.directional
-        and len(a.anchors) >= 2
-        and _shared_order(a, b) != _shared_order(b, a)
+    if guards.direction and (
+        (
+            a.directional
+            and b.directional
+            and len(a.anchors) >= 2
+            and _shared_order(a, b) != _shared_order(b, a)
+        )
+        or _transposed(a.words, b.words)
     ):
         return "direction"
     floor = guards.min_term_overlap_zh if a.language in ("zh", "mixed") else guards.min_term_overlap
@@ -309,6 +311,37 @@ def _character_swap(a: tuple[str, ...], b: tuple[str, ...]) -> list[tuple[str, s
     i = where[0]
     spans = [(text_x[j : j + 2], text_y[j : j + 2]) for j in (i - 1, i) if 0 <= j < len(text_x) - 1]
     return [(_word_at(x, i), _word_at(y, i)), *spans]
+
+
+def _transposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether two prompts say the same words but two content words, apart from
+    each other, trade places: "speakers of Spanish understand Portuguese" /
+    "speakers of Portuguese understand Spanish", 从北京到上海 / 从上海到北京.
+
+    The words between keep their places, so each of the two now fills the
+    other's role. Neighbours that trade places (一月北京 / 北京一月) only
+    reorder a phrase, and two items of a list joined by "and", "or", 和 or
+    还是 name the same things in another order; neither is counted.
+    """
+    if len(a) != len(b):
+        return False
+    changed = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(changed) != 2:
+        return False
+    i, j = changed
+    between = [w.lstrip(FUNCTION_WORD) for w in a[i + 1 : j]]
+    # "fly or drive" / "drive or fly", 猫和狗 / 狗和猫: a list in another order.
+    listed = any(w in lexicon.SYMMETRIC_CONNECTORS for w in between) and all(
+        w.startswith(FUNCTION_WORD) or w in lexicon.SYMMETRIC_CONNECTORS for w in a[i + 1 : j]
+    )
+    return (
+        j - i >= 2
+        and not listed
+        and a[i] == b[j]
+        and a[j] == b[i]
+        and not a[i].startswith(FUNCTION_WORD)
+        and not a[j].startswith(FUNCTION_WORD)
+    )
 
 
 def _runs(words: tuple[str, ...]) -> list[list[str]]:

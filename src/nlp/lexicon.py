@@ -22,6 +22,7 @@ __all__ = [
     "FRAME_NOUNS",
     "QUANTITY_LABELS",
     "STEP_ORDER_TAG",
+    "SYMMETRIC_CONNECTORS",
     "VAGUE_TIME_TAGS",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
@@ -132,7 +133,15 @@ FRAME_NOUNS = frozenset(
      "方法", "办法", "方式", "原因", "情况", "问题", "意思", "东西", "时候", "区别", "步骤",
      "技巧", "建议", "过程", "原理", "定义", "例子", "含义", "解释", "人", "人们", "时间",
      "数量", "名字", "名称", "介绍", "信息", "答案", "做法", "时", "多长时间", "多少时间",
-     "habit", "习惯", "毛病"}
+     "habit", "习惯", "毛病",
+     # What a thing is for or what governs it: "the role of a notary" asks what a notary does.
+     "role", "function", "purpose", "rule", "作用", "用途", "功能", "职责", "规则", "内容"}
+)  # fmt: skip
+
+# Words joining the items of a list, whose order does not matter ("cats and dogs", 猫和狗).
+SYMMETRIC_CONNECTORS = frozenset(
+    {"and", "or", "versus", "vs", "vs.", "nor", "和", "与", "或", "或者", "还是", "跟", "同", "及",
+     "以及", "、"}
 )  # fmt: skip
 
 # Nouns naming the aspect of a topic a question asks about, grouped by what they ask:

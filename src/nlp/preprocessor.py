@@ -91,6 +91,9 @@ def _number(text: str) -> str | None:
 
 _EN_CONTENT = ("NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM")
 _EN_SUBJECTS = ("nsubj", "nsubjpass", "csubj", "csubjpass", "expl")
+# Dependencies a noun fills: subject, object, object of a preposition.
+_EN_NOUN_PLACES = ("nsubj", "nsubjpass", "dobj", "pobj", "attr")
+_EN_DETERMINERS = ("DT", "PRP$", "WP$")
 
 
 def _english_negated_words(token: Any) -> set[str]:
@@ -137,6 +140,33 @@ def _english_free_of(token: Any) -> str | None:
     if token.lower_ != "free" or i < 2 or doc[i - 1].text != "-":
         return None
     return str(doc[i - 2].lemma_).lower()
+
+
+def _in_noun_place(token: Any) -> bool:
+    """Whether a word ends a noun phrase: it follows a determiner or possessive ("my
+    back"), or an adjective or noun that follows one ("a stiff back"), and no noun
+    follows it; or the parser put it in a noun's place with a modifier of its own."""
+    doc, i = token.doc, token.i
+    if token.dep_ in _EN_NOUN_PLACES and any(
+        c.dep_ in ("amod", "poss", "compound") for c in token.children
+    ):
+        return True
+    if i == 0 or token.dep_ == "prt":
+        return False
+    nxt = doc[i + 1] if i + 1 < len(doc) else None
+    if nxt is not None and nxt.pos_ in ("NOUN", "PROPN", "ADJ") and not _do_supported(nxt):
+        return False
+    before = doc[i - 1]
+    if before.tag_ in _EN_DETERMINERS:
+        return True
+    return before.pos_ in ("ADJ", "NOUN") and i >= 2 and doc[i - 2].tag_ in _EN_DETERMINERS
+
+
+def _do_supported(token: Any) -> bool:
+    """Whether a word the small model tagged as a noun carries a "do" auxiliary,
+    which only a verb takes: it misreads questions ("how does a heat pump *work*",
+    "what does a bonsai *need*", "why do cats *purr*") more often than statements."""
+    return any(c.dep_ == "aux" and c.lemma_.lower() == "do" for c in token.children)
 
 
 @dataclass
@@ -316,20 +346,31 @@ class PromptPreprocessor:
             kept = not token.is_stop or (
                 token.ent_type_ in lexicon.ENTITY_LABELS and not token.is_lower
             )
+            # "a stiff back", "my bad back": the tagger calls "back" an adverb and spaCy
+            # lists it as a stop word, but after a determiner it is a noun.
+            in_noun_place = (
+                token.is_stop
+                and token.pos_ in ("ADV", "ADJ", "ADP")
+                and _in_noun_place(token)
+                and self.thesaurus is not None
+                and self.thesaurus.is_english_noun(lower)
+            )
             if named and kept:
                 draft.entity(lower)
-            elif token.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "NUM") and not token.is_stop:
+            elif in_noun_place or (
+                token.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "NUM") and not token.is_stop
+            ):
                 # A word WordNet knows only as a noun is one whatever the tagger says
                 # ("ant", "sticker" read as "more sticky"), and is taken as written;
                 # but a verb form is a verb ("after cooking").
-                mistagged = (
+                mistagged = in_noun_place or (
                     token.pos_ not in ("NOUN", "VERB", "NUM")
                     and self.thesaurus is not None
                     and self.thesaurus.is_english_noun_only(lower)
                 )
                 lemma = lower if mistagged else token.lemma_.lower()
                 draft.terms.add(lemma)
-                if token.pos_ == "NOUN" or mistagged:
+                if (token.pos_ == "NOUN" and not _do_supported(token)) or mistagged:
                     draft.anchors.append(lemma)
                 if token.i in compounds:
                     # Beside its words: "oil stain" is a kind of stain, and its

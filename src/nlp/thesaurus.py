@@ -197,6 +197,10 @@ class Thesaurus:
         """Whether WordNet lists ``word`` as a verb (as written)."""
         return word.lower() in self._wordnet.index["v"]
 
+    def is_english_noun(self, word: str) -> bool:
+        """Whether WordNet lists ``word`` as a noun (as written)."""
+        return word.lower() in self._wordnet.index["n"]
+
     def is_english_noun_only(self, word: str) -> bool:
         """Whether WordNet knows ``word`` as a noun and as nothing else ("ant")."""
         word = word.lower()
