@@ -512,3 +512,23 @@ async def test_a_word_carrying_a_do_auxiliary_is_a_verb(nlp) -> None:
     # The small model tags "work" as a noun here; only a verb takes "does".
     result = await features(nlp, "How does a heat pump work?")
     assert "work" not in result.anchors and "pump" in result.anchors
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # A task word counts where the prompt asks for that kind of text ...
+        ("Can you write me a poem about rain?", "Can you write me a short story about rain?",
+         "task"),
+        ("A limerick about a dog, please.", "A joke about a dog, please.", "task"),
+        ("I need a speech for my brother's wedding.", "I need a poem for my brother's wedding.",
+         "task"),
+        ("给我讲个关于猫的笑话", "给我讲个关于猫的故事", "task"),
+        # ... not where it asks about one.
+        ("How long should a wedding speech be?",
+         "What is the ideal length for a wedding speech?", None),
+        ("怎么写好一首诗？", "写诗有什么技巧？", None),
+    ],
+)  # fmt: skip
+async def test_a_task_word_counts_where_the_text_is_asked_for(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard

@@ -16,6 +16,7 @@ __all__ = [
     "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
+    "EN_PRODUCING_VERBS",
     "EN_TASKS",
     "EN_TEMPORAL",
     "EN_TRANSLATION_PHRASE",
@@ -23,7 +24,9 @@ __all__ = [
     "QUANTITY_LABELS",
     "STEP_ORDER_TAG",
     "SYMMETRIC_CONNECTORS",
+    "TRANSFORMING_TASKS",
     "VAGUE_TIME_TAGS",
+    "ZH_ASKING_ABOUT",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
     "ZH_DIRECTION_IN_WORDS",
@@ -35,6 +38,7 @@ __all__ = [
     "ZH_NEGATORS",
     "ZH_NOT_NEGATIONS",
     "ZH_OPEN_CLASS_FLAGS",
+    "ZH_PRODUCING_VERBS",
     "ZH_QUESTION_FORMS",
     "ZH_TASKS",
     "ZH_TEMPORAL",
@@ -198,6 +202,23 @@ EN_TASKS = {
     **dict.fromkeys(["dialogue", "dialog", "conversation"], "dialogue"),
     **dict.fromkeys(["review", "reviews"], "review"),
 }  # fmt: skip
+
+# A task word asks for that kind of text only where the prompt asks for one to be
+# produced ("write a poem", 写一首诗), not where it asks about one ("how do I
+# transpose a song", 怎么把一首歌转调). Summaries and translations are asked for
+# however the prompt puts it.
+TRANSFORMING_TASKS = frozenset({"summary", "translation"})
+EN_PRODUCING_VERBS = frozenset(
+    {"write", "compose", "create", "make", "generate", "draft", "give", "tell", "produce",
+     "craft", "pen", "prepare", "suggest", "need", "want", "rewrite", "provide", "invent",
+     "sing", "recite", "share", "send"}
+)  # fmt: skip
+ZH_PRODUCING_VERBS = frozenset(
+    {"写", "作", "编", "创作", "生成", "来", "起草", "拟", "讲", "说", "出", "做", "编写",
+     "撰写", "写作", "给", "想要", "需要"}
+)  # fmt: skip
+# Words that make a Chinese prompt ask about a text rather than for one (怎么写诗).
+ZH_ASKING_ABOUT = frozenset({"怎么", "怎样", "如何", "哪些", "什么", "为什么", "怎么样", "多少"})
 
 # Translation asked for without the word "translate": "how do you say X in
 # Spanish", "the French word for X", "X用英语怎么说", "英文怎么讲".

@@ -142,6 +142,31 @@ def _english_free_of(token: Any) -> str | None:
     return str(doc[i - 2].lemma_).lower()
 
 
+def _english_asks_for(token: Any) -> bool:
+    """Whether a task word ("poem", "speech") is asked for, not asked about: the
+    prompt is the thing alone ("A limerick about a cat"), or the word is the
+    object of a verb of producing that is a request ("write a poem", "can you
+    write me a story", "I need a speech"), not a question of how ("how do I
+    write a poem", "the best way to write a speech")."""
+    if token.dep_ == "ROOT":
+        return True
+    verb = token if token.pos_ == "VERB" else token.head
+    if verb is not token and verb.lemma_.lower() not in lexicon.EN_PRODUCING_VERBS:
+        return False
+    if (
+        verb.dep_ in ("relcl", "acl", "pcomp")
+        or verb.tag_ == "VBG"  # "advice on writing a cover letter"
+        or any(c.lower_ == "how" for c in verb.children)
+    ):
+        return False
+    subjects = {c.lower_ for c in verb.children if c.dep_ in _EN_SUBJECTS}
+    return (
+        not subjects
+        or subjects <= {"you", "me"}
+        or (verb.lemma_.lower() in ("need", "want") and subjects <= {"i", "we"})
+    )
+
+
 def _in_noun_place(token: Any) -> bool:
     """Whether a word ends a noun phrase: it follows a determiner or possessive ("my
     back"), or an adjective or noun that follows one ("a stiff back"), and no noun
@@ -305,7 +330,8 @@ class PromptPreprocessor:
             lower = token.lower_
             task = lexicon.EN_TASKS.get(lower) or lexicon.EN_TASKS.get(token.lemma_.lower())
             if task is not None:
-                draft.tasks.add(task)
+                if task in lexicon.TRANSFORMING_TASKS or _english_asks_for(token):
+                    draft.tasks.add(task)
                 continue
             if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
                 draft.negation(_english_negated_words(token))
@@ -427,6 +453,9 @@ class PromptPreprocessor:
         # 是不是, 有没有 (A-not-A), and a closing 了没有 / 过没 ("has it ... yet?").
         asking = [m.span() for m in lexicon.ZH_QUESTION_FORMS.finditer(text)]
         pairs = self._segments(text)
+        said = {w.strip() for w, _ in pairs}
+        producing = not said.isdisjoint(lexicon.ZH_PRODUCING_VERBS)
+        asking_about = not said.isdisjoint(lexicon.ZH_ASKING_ABOUT)
         end = 0
         for k, (raw, flag) in enumerate(pairs):
             start, end = end, end + len(raw)
@@ -466,7 +495,12 @@ class PromptPreprocessor:
                 draft.negation(_chinese_negated_words(rest, pairs[k + 1 :], stop_words))
             task = lexicon.ZH_TASKS.get(word)
             if task is not None:
-                draft.tasks.add(task)
+                if task in lexicon.TRANSFORMING_TASKS or (
+                    producing
+                    and not asking_about
+                    and any(w.strip() in lexicon.ZH_PRODUCING_VERBS for w, _ in pairs[:k])
+                ):
+                    draft.tasks.add(task)
                 continue
             if word in lexicon.ZH_DIRECTION or any(
                 m in word for m in lexicon.ZH_DIRECTION_IN_WORDS
