@@ -532,3 +532,17 @@ async def test_a_word_carrying_a_do_auxiliary_is_a_verb(nlp) -> None:
 )  # fmt: skip
 async def test_a_task_word_counts_where_the_text_is_asked_for(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # 第一 is a number as "first" is; 首次 says it too.
+        ("月球上的第一个人是谁？", "月球上的最后一个人是谁？", "quantities"),
+        ("第一次坐飞机要注意什么？", "第二次坐飞机要注意什么？", "quantities"),
+        ("第一次坐飞机要注意什么？", "首次乘坐飞机需要注意哪些事项？", None),
+        ("Who was the first man on the moon?", "Who was the last man on the moon?", "quantities"),
+    ],
+)  # fmt: skip
+async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard

@@ -31,6 +31,7 @@ __all__ = [
     "ZH_DIRECTION",
     "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
+    "ZH_FIRST_MEASURES",
     "ZH_GENERIC_PLACES",
     "ZH_LOCATIVES",
     "ZH_MODALS",
@@ -178,6 +179,10 @@ ZH_MODALS = frozenset("会能要该可想")
 
 # Locative endings jieba keeps on a place word (手上, 锅里, 心中).
 ZH_LOCATIVES = frozenset("上里中下内外边")
+
+# Measure words after which 首 means "first" (首次 = 第一次, 首行 = 第一行); 首页
+# (home page), 首都 and 首先 do not count.
+ZH_FIRST_MEASURES = frozenset("次个位批届轮行列日天场期款部集季站")
 
 # Units that make a number a date or time part.
 ZH_DATE_UNITS = ("年", "月", "日", "号", "点", "时", "分", "岁")

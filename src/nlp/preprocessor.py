@@ -728,16 +728,22 @@ class PromptPreprocessor:
     def _zh_numbers(word: str, flag: str) -> list[str]:
         """Numbers in one segmented word: Arabic digits anywhere, Chinese numerals in
         numeral words (flag ``m``) and months, except a lone 一 which works as an
-        article."""
+        article; 第一 and 首次 (first) are the number 1."""
         found = [_number(m) for m in _NUMBER.findall(word)]
         base = word.removesuffix("份")  # 七月份 -> 七月
+        if (
+            flag.startswith("m")
+            and base[:1] == "首"
+            and set(base[1:2]) <= lexicon.ZH_FIRST_MEASURES
+        ):
+            return ["1"]  # 首次 is 第一次, 首行 第一行 (首 alone, too, where jieba cuts it off)
         # A month, whatever jieba tags it (七月份: nz); 一月 is January, not "a".
         month = base.endswith("月")
         if flag.startswith("m") or flag in ("t", "q") or month:
-            for match in lexicon.ZH_NUMERAL.findall(base):
-                if match == "一" and not month:
+            for match in lexicon.ZH_NUMERAL.finditer(base):
+                if match.group() == "一" and not month and base[: match.start()][-1:] != "第":
                     continue
-                value = lexicon.parse_zh_numeral(match)
+                value = lexicon.parse_zh_numeral(match.group())
                 if value is not None:
                     found.append(f"{value:g}")
         for unit in lexicon.ZH_DATE_UNITS:
