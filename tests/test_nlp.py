@@ -546,3 +546,26 @@ async def test_a_task_word_counts_where_the_text_is_asked_for(nlp, a, b, guard) 
 )  # fmt: skip
 async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # Opposite words of order, amount or state, beside the same word, are opposite
+        # questions; most are stop words the substitution guard leaves alone.
+        ("Can I eat eggs before surgery?", "Is it OK to have eggs after an operation?",
+         "direction"),
+        ("Why do I sleep more in winter?", "Why do I sleep less in winter?", "direction"),
+        ("Is it safe to sleep with the fan on?", "Is it safe to sleep with the fan off?",
+         "direction"),
+        ("运动前要拉伸吗？", "运动后要拉伸吗？", "direction"),
+        ("为什么冬天睡得多？", "为什么冬天睡得少？", "direction"),
+        # Not where each prompt says both, or where the words sit in other places.
+        ("Should I stretch before or after running?",
+         "Is it better to stretch before running or after?", None),
+        ("How do I keep my cat off the kitchen counter?",
+         "How do I stop my cat from jumping on the counters?", None),
+    ],
+)  # fmt: skip
+async def test_opposite_words_of_order_amount_and_state(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard

@@ -156,6 +156,7 @@ def disagreement(
             and _shared_order(a, b) != _shared_order(b, a)
         )
         or _transposed(a.words, b.words)
+        or _opposed(a.words, b.words)
     ):
         return "direction"
     floor = guards.min_term_overlap_zh if a.language in ("zh", "mixed") else guards.min_term_overlap
@@ -311,6 +312,40 @@ def _character_swap(a: tuple[str, ...], b: tuple[str, ...]) -> list[tuple[str, s
     i = where[0]
     spans = [(text_x[j : j + 2], text_y[j : j + 2]) for j in (i - 1, i) if 0 <= j < len(text_x) - 1]
     return [(_word_at(x, i), _word_at(y, i)), *spans]
+
+
+def _opposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether two prompts say opposite words of order, amount, state or place
+    (``lexicon.OPPOSITES``) in the same place: the nearest content word on one
+    side is the same ("eat eggs before / after surgery", "sleep more / less",
+    "the fan on / off", 运动前 / 运动后).
+
+    Said in different places, such words often come with other words that turn
+    them round ("spend less" / "save more"), so those are not compared.
+    """
+    poles_a = [lexicon.OPPOSITES.get(w.lstrip(FUNCTION_WORD)) for w in a]
+    poles_b = [lexicon.OPPOSITES.get(w.lstrip(FUNCTION_WORD)) for w in b]
+    for i, x in enumerate(poles_a):
+        if x is None or x in poles_b:  # both say it: "before or after" in each
+            continue
+        for j, y in enumerate(poles_b):
+            if y is None or y[0] != x[0] or y in poles_a:
+                continue
+            for step in (-1, 1):
+                beside = _content_word_beside(a, i, step)
+                if beside is not None and beside == _content_word_beside(b, j, step):
+                    return True
+    return False
+
+
+def _content_word_beside(words: tuple[str, ...], i: int, step: int) -> str | None:
+    """The nearest content word before (``step`` -1) or after (1) word ``i``."""
+    i += step
+    while 0 <= i < len(words):
+        if not words[i].startswith(FUNCTION_WORD):
+            return words[i]
+        i += step
+    return None
 
 
 def _transposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

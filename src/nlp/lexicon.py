@@ -21,6 +21,7 @@ __all__ = [
     "EN_TEMPORAL",
     "EN_TRANSLATION_PHRASE",
     "FRAME_NOUNS",
+    "OPPOSITES",
     "QUANTITY_LABELS",
     "STEP_ORDER_TAG",
     "SYMMETRIC_CONNECTORS",
@@ -148,6 +149,28 @@ SYMMETRIC_CONNECTORS = frozenset(
     {"and", "or", "versus", "vs", "vs.", "nor", "和", "与", "或", "或者", "还是", "跟", "同", "及",
      "以及", "、"}
 )  # fmt: skip
+
+# Words of order in time, amount, state or place, with the pole each names: two
+# prompts that say opposite ones in the same place ask opposite things ("eat before
+# / after surgery", "sleep more / less", "the fan on / off", 运动前 / 运动后, 睡得多 /
+# 睡得少). Most are stop words, which the substitution guard does not compare.
+_POLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "time": {"before": ("before", "prior", "前", "之前", "以前"),
+             "after": ("after", "后", "之后", "以后"),
+             "during": ("during", "时", "时候", "期间")},
+    "amount": {"more": ("more", "most", "多", "更多", "最多"),
+               "less": ("less", "least", "fewer", "少", "更少", "最少")},
+    "state": {"on": ("on",), "off": ("off",)},
+    "place": {"above": ("above", "over"), "below": ("below", "under", "beneath"),
+              "up": ("up",), "down": ("down",), "inside": ("inside",), "outside": ("outside",)},
+    "hour": {"early": ("early", "earlier", "早", "提前"), "late": ("late", "later", "晚", "推迟")},
+}  # fmt: skip
+OPPOSITES = {
+    word: (kind, pole)
+    for kind, poles in _POLES.items()
+    for pole, words in poles.items()
+    for word in words
+}
 
 # Nouns naming the aspect of a topic a question asks about, grouped by what they ask:
 # "the *symptoms* of flu" and "the *signs* of flu" ask the same. A word covers any
