@@ -251,8 +251,8 @@ def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bo
 
 
 def _substitution(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | None:
-    """The two content words, where two prompts differ in exactly one word and
-    that word is a content word in both ("how do I learn to swim / skate").
+    """The two words, where two prompts differ in exactly one word and that word
+    is a content word in at least one of them ("how do I learn to swim / skate").
 
     Such a one-word change asks another question unless the words are synonyms:
     the embedding scores it high because everything else is the same, and no
@@ -264,8 +264,11 @@ def _substitution(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | N
     if len(changed) != 1:
         return None
     ((x, y),) = changed
-    if x.startswith(FUNCTION_WORD) or y.startswith(FUNCTION_WORD):
+    if x.startswith(FUNCTION_WORD) and y.startswith(FUNCTION_WORD):
         return None
+    # A content word in a stop word's place changes the question too (喂 / 遛: spaCy
+    # lists 喂, "hey", as a stop word).
+    x, y = x.lstrip(FUNCTION_WORD), y.lstrip(FUNCTION_WORD)
     if x in lexicon.FRAME_NOUNS and y in lexicon.FRAME_NOUNS:
         return None  # two frames of one question: 方法 / 办法, 习惯 / 毛病
     return x, y
