@@ -560,8 +560,8 @@ async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
          "direction"),
         # A content word in a stop word's place is a swap too (spaCy lists 喂 as one).
         ("狗狗一天要喂几次？", "狗狗一天要遛几次？", "substitution"),
-        ("运动前要拉伸吗？", "运动后要拉伸吗？", "direction"),
-        ("为什么冬天睡得多？", "为什么冬天睡得少？", "direction"),
+        ("运动前要拉伸吗？", "运动后需要做拉伸吗？", "direction"),
+        ("为什么冬天睡得多？", "冬天为什么会睡得少？", "direction"),
         # Not where each prompt says both, or where the words sit in other places.
         ("Should I stretch before or after running?",
          "Is it better to stretch before running or after?", None),
