@@ -426,6 +426,8 @@ async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> No
         # A set phrase naming a kind of thing is compared by the thing (电动牙刷: 牙刷).
         ("电动牙刷怎么充电？", "手机怎么充电？", "subject"),
         ("怎样才能背单词背得快？", "有什么快速记单词的方法？", None),
+        # 挂画 is hanging a picture: 画 is mostly a picture in Cilin, though also "to draw".
+        ("租房子怎么挂画不伤墙？", "租房子怎么装窗帘不伤墙？", "subject"),
     ],
 )  # fmt: skip
 async def test_chinese_words_jieba_glues_or_cuts_apart(nlp, a, b, guard) -> None:

@@ -707,7 +707,10 @@ class PromptPreprocessor:
             bool(word)
             and (self._dictionary_tag(word) or "").startswith("n")
             and self.thesaurus is not None
-            and self.thesaurus.is_chinese_noun(word)
+            and (
+                self.thesaurus.is_chinese_noun(word)
+                or (len(word) == 1 and self.thesaurus.is_chinese_mostly_noun(word))
+            )
         )
 
     def _chinese_predicate(self, word: str, *, verbs_only: bool = False) -> bool:

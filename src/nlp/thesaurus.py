@@ -269,6 +269,12 @@ class Thesaurus:
         codes = self._cilin.get(word, ())
         return bool(codes) and all(c.startswith(classes) and c.endswith(group) for c in codes)
 
+    def is_chinese_mostly_noun(self, word: str) -> bool:
+        """Whether Cilin files most senses of ``word`` as people or things (画: three
+        of its five senses are pictures, two are drawing)."""
+        codes = self._cilin.get(word, ())
+        return 2 * sum(c.startswith(_CILIN_NOMINAL) for c in codes) > len(codes)
+
     def _cilin_any(self, word: str, classes: tuple[str, ...]) -> bool:
         """Whether Cilin files some sense of ``word`` under ``classes``."""
         return any(c.startswith(classes) for c in self._cilin.get(word, ()))
