@@ -482,6 +482,11 @@ async def test_habit_words_frame_the_question(nlp, a, b, guard) -> None:
          "direction"),
         ("会日语的人能看懂中文吗？", "会中文的人能看懂日语吗？", "direction"),
         ("Is a wolf bigger than a coyote?", "Is a coyote bigger than a wolf?", "direction"),
+        # "to" before a verb marks no direction; as a preposition it does.
+        ("How do I remove old photos from my phone storage?",
+         "What's the quickest way to free up phone storage by deleting old photos?", None),
+        ("What's the best way to get from Paris to London?",
+         "What's the best way to get from London to Paris?", "direction"),
         ("苹果比香蕉热量高吗？", "香蕉比苹果热量高吗？", "direction"),
         # Neighbours, or the items of a list, only come in another order.
         ("北京一月天气怎么样？", "一月北京天气怎么样？", None),

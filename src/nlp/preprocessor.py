@@ -339,7 +339,9 @@ class PromptPreprocessor:
                 draft.negation({free_of})
             elif (clause := _english_negating_predicate(token)) is not None:
                 draft.negation(_content_lemmas(clause.subtree, token))
-            if lower in lexicon.EN_DIRECTION:
+            # "to" marks a direction as a preposition ("from A to B"), not before a
+            # verb ("the way to get rid of").
+            if lower in lexicon.EN_DIRECTION and not (lower == "to" and token.dep_ == "aux"):
                 draft.directional = True
             if token.is_punct or token.is_space:
                 continue
