@@ -578,3 +578,16 @@ async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
 )  # fmt: skip
 async def test_opposite_words_of_order_amount_and_state(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # One word written as two ("eye glasses", "tie-break") is the same word.
+        ("Where can I buy eye glasses online?", "Where can I order eyeglasses online?", None),
+        ("What is a tie-break in tennis?", "How does a tiebreak work in tennis?", None),
+        ("How do I clean a tooth brush?", "How do I clean a hair brush?", "subject"),
+    ],
+)  # fmt: skip
+async def test_a_word_written_closed_or_open(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard

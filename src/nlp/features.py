@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -223,7 +224,21 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     """
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
     covered = _coverage(b, same)
-    return {noun for noun in subject if not covered(noun)}
+    # "tie-break" / "tiebreak", "eye glasses" / "eyeglasses": one word written as two.
+    said = _words(b)
+    closed = {part for x, y, joined in _joined_pairs(a) if joined in said for part in (x, y)}
+    return {noun for noun in subject if noun not in closed and not covered(noun)}
+
+
+def _joined_pairs(f: PromptFeatures) -> list[tuple[str, str, str]]:
+    """Each two neighbouring Latin-script content words and the one word they make
+    written together."""
+    content = [w for w in f.words if not w.startswith(FUNCTION_WORD)]
+    return [
+        (x, y, x + y)
+        for x, y in itertools.pairwise(content)
+        if x.isascii() and y.isascii() and x.isalpha() and y.isalpha()
+    ]
 
 
 def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bool]:
@@ -233,7 +248,7 @@ def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bo
 
     ``b``'s words and text are gathered once for all the words asked about.
     """
-    words = _words(b)
+    words = _words(b) | {joined for _, _, joined in _joined_pairs(b)}
     text = b.text.lower()
     aspects = {lexicon.ASPECTS[w] for w in words if w in lexicon.ASPECTS}
 
