@@ -565,6 +565,10 @@ async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
         ("Why do I sleep more in winter?", "Why do I sleep less in winter?", "direction"),
         ("Is it safe to sleep with the fan on?", "Is it safe to sleep with the fan off?",
          "direction"),
+        ("Is it OK to drink coffee on an empty stomach?",
+         "Is it OK to drink coffee on a full stomach?", "direction"),
+        ("Why does my front tire wear out faster?", "Why does my back tire wear out faster?",
+         "direction"),
         # A content word in a stop word's place is a swap too (spaCy lists 喂 as one).
         ("狗狗一天要喂几次？", "狗狗一天要遛几次？", "substitution"),
         ("运动前要拉伸吗？", "运动后需要做拉伸吗？", "direction"),

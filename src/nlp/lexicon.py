@@ -150,7 +150,7 @@ SYMMETRIC_CONNECTORS = frozenset(
      "以及", "、"}
 )  # fmt: skip
 
-# Words of order in time, amount, state or place, with the pole each names: two
+# Words of order in time, amount, state, side or place, with the pole each names: two
 # prompts that say opposite ones in the same place ask opposite things ("eat before
 # / after surgery", "sleep more / less", "the fan on / off", 运动前 / 运动后, 睡得多 /
 # 睡得少). Most are stop words, which the substitution guard does not compare.
@@ -158,9 +158,11 @@ _POLES: dict[str, dict[str, tuple[str, ...]]] = {
     "time": {"before": ("before", "prior", "前", "之前", "以前"),
              "after": ("after", "后", "之后", "以后"),
              "during": ("during", "时", "时候", "期间")},
-    "amount": {"more": ("more", "most", "多", "更多", "最多"),
-               "less": ("less", "least", "fewer", "少", "更少", "最少")},
-    "state": {"on": ("on",), "off": ("off",)},
+    "amount": {"more": ("more", "most", "many", "多", "更多", "最多"),
+               "less": ("less", "least", "fewer", "few", "少", "更少", "最少")},
+    "state": {"on": ("on",), "off": ("off",), "empty": ("empty",), "full": ("full",),
+              "together": ("together",), "alone": ("alone",)},
+    "side": {"front": ("front",), "back": ("back",), "top": ("top",), "bottom": ("bottom",)},
     "place": {"above": ("above", "over"), "below": ("below", "under", "beneath"),
               "up": ("up",), "down": ("down",), "inside": ("inside",), "outside": ("outside",)},
     "hour": {"early": ("early", "earlier", "早", "提前"), "late": ("late", "later", "晚", "推迟")},
