@@ -346,13 +346,13 @@ def _opposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     for i, x in enumerate(poles_a):
         if x is None or x in poles_b:  # both say it: "before or after" in each
             continue
+        beside_a = [_content_word_beside(a, i, step) for step in (-1, 1)]
         for j, y in enumerate(poles_b):
             if y is None or y[0] != x[0] or y in poles_a:
                 continue
-            for step in (-1, 1):
-                beside = _content_word_beside(a, i, step)
-                if beside is not None and beside == _content_word_beside(b, j, step):
-                    return True
+            beside_b = [_content_word_beside(b, j, step) for step in (-1, 1)]
+            if any(p is not None and p == q for p, q in zip(beside_a, beside_b, strict=True)):
+                return True
     return False
 
 

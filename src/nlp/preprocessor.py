@@ -455,9 +455,7 @@ class PromptPreprocessor:
         # 是不是, 有没有 (A-not-A), and a closing 了没有 / 过没 ("has it ... yet?").
         asking = [m.span() for m in lexicon.ZH_QUESTION_FORMS.finditer(text)]
         pairs = self._segments(text)
-        said = {w.strip() for w, _ in pairs}
-        producing = not said.isdisjoint(lexicon.ZH_PRODUCING_VERBS)
-        asking_about = not said.isdisjoint(lexicon.ZH_ASKING_ABOUT)
+        asking_about = not {w.strip() for w, _ in pairs}.isdisjoint(lexicon.ZH_ASKING_ABOUT)
         end = 0
         for k, (raw, flag) in enumerate(pairs):
             start, end = end, end + len(raw)
@@ -498,8 +496,7 @@ class PromptPreprocessor:
             task = lexicon.ZH_TASKS.get(word)
             if task is not None:
                 if task in lexicon.TRANSFORMING_TASKS or (
-                    producing
-                    and not asking_about
+                    not asking_about
                     and any(w.strip() in lexicon.ZH_PRODUCING_VERBS for w, _ in pairs[:k])
                 ):
                     draft.tasks.add(task)
@@ -746,7 +743,7 @@ class PromptPreprocessor:
         month = base.endswith("月")
         if flag.startswith("m") or flag in ("t", "q") or month:
             for match in lexicon.ZH_NUMERAL.finditer(base):
-                if match.group() == "一" and not month and base[: match.start()][-1:] != "第":
+                if match.group() == "一" and not month and not base[: match.start()].endswith("第"):
                     continue
                 value = lexicon.parse_zh_numeral(match.group())
                 if value is not None:
