@@ -595,3 +595,45 @@ async def test_opposite_words_of_order_amount_and_state(nlp, a, b, guard) -> Non
 )  # fmt: skip
 async def test_a_word_written_closed_or_open(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # A name written in initials is the name written out.
+        ("How do I sort an array in JavaScript?", "What's the quickest way to sort an array in JS?",
+         None),
+        ("Where is the UN headquarters?", "Where is the United Nations headquarters?", None),
+        ("How big is the USA?", "How big is the United States of America?", None),
+        ("How do I install VS Code on Linux?", "How do I install Visual Studio Code on Linux?",
+         None),
+        # Initials of another name are another name.
+        ("What does the NHS cover?", "What does the National Insurance Service cover?",
+         "entities"),
+        ("How do I learn JS quickly?", "How do I learn Java quickly?", "entities"),
+    ],
+)  # fmt: skip
+async def test_a_name_in_initials_and_written_out(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # "one" standing for a thing is no count; "twice" is one.
+        ("Is a gas oven cheaper to run than an electric one?",
+         "Which costs less to run, a gas oven or an electric oven?", None),
+        ("Which one is healthier, green tea or black tea?",
+         "Which is healthier, green tea or black tea?", None),
+        ("Is one cup of coffee a day too much?", "Are two cups of coffee a day too much?",
+         "quantities"),
+        ("Should I water basil twice a week?", "Should I water basil two times a week?", None),
+        ("Should I water basil twice a week?", "Should I water basil three times a week?",
+         "quantities"),
+        # 不一样 says "different" as 不同 does; against 一样 it is still another question.
+        ("电动车和燃油车有什么区别？", "电动车和燃油车有什么不一样？", None),
+        ("为什么两只眼睛的度数不一样？", "为什么两只眼睛的度数一样？", "substitution"),
+    ],
+)  # fmt: skip
+async def test_pronoun_one_twice_and_chinese_unlike(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard

@@ -121,7 +121,7 @@ def disagreement(
         return "language without a pipeline"
     if guards.language and a.language != b.language:
         return "language"
-    if guards.entities and (_unmatched(a.entities, b, same) or _unmatched(b.entities, a, same)):
+    if guards.entities and (_unmatched(a, b, same) or _unmatched(b, a, same)):
         return "entities"
     if guards.quantities and _quantities_differ(a.quantities, b.quantities):
         return "quantities"
@@ -146,7 +146,13 @@ def disagreement(
     if (
         guards.substitution
         and (swaps := _swaps(a, b))
-        and not any(_same_stem(x, y) or (same is not None and same(x, y)) for x, y in swaps)
+        and not any(
+            _same_stem(x, y)
+            or (same is not None and same(x, y))
+            or lexicon.ASPECTS.get(x, x) == lexicon.ASPECTS.get(y)
+            or _abbreviated(x, a, b)
+            for x, y in swaps
+        )
     ):
         return "substitution"
     if guards.direction and (
@@ -178,22 +184,59 @@ def _averting(features: PromptFeatures) -> set[str]:
     return _words_of(features) & lexicon.AVERTING_WORDS
 
 
-def _unmatched(
-    entities: frozenset[str], other: PromptFeatures, same: SameMeaning | None
-) -> set[str]:
-    """Entities of one prompt the other neither recognised, contains as text, nor
-    names by a synonym (Earth / world).
+def _unmatched(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | None) -> set[str]:
+    """``a``'s entities that ``b`` neither recognised, contains as text, names by a
+    synonym (Earth / world), nor writes as initials or in full (JS / JavaScript).
 
     Taggers disagree about what is a name; a name the other prompt still spells
     out is the same name.
     """
-    text = other.text.lower()
-    words = _words(other)
+    text = b.text.lower()
+    words = _words(b)
     return {
         e
-        for e in entities
-        if e not in other.entities and not _spells(text, e) and not _synonym_in(e, words, same)
+        for e in a.entities
+        if e not in b.entities
+        and not _spells(text, e)
+        and not _synonym_in(e, words, same)
+        and not _abbreviated(e, a, b)
     }
+
+
+# Capitalised words, with "of", "and", "for" or "the" between two of them (United
+# States of America); those small words give no initial.
+_NAME_RUN = re.compile(r"\b[A-Z][A-Za-z]*(?:[ -](?:(?:of|and|for|the) )?[A-Z][A-Za-z]*)*\b")
+_NAME_PART = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z][a-z]*")
+
+
+def _name_runs(f: PromptFeatures) -> list[tuple[frozenset[str], str, bool]]:
+    """The runs of capitalised words in a prompt as written: each run's words
+    (lower-cased), its initials, and whether it is written in initials already.
+
+    A capitalised word gives its initial, and a word in capitals all its letters:
+    "Visual Studio Code" and "VS Code" both give "vsc", "JavaScript" and "JS" "js".
+    """
+    runs = []
+    for match in _NAME_RUN.finditer(f.text):
+        run = match.group()
+        parts = _NAME_PART.findall(run)
+        initials = "".join(p if p.isupper() and len(p) > 1 else p[0] for p in parts).lower()
+        if len(initials) >= 2:
+            short = any(p.isupper() and len(p) > 1 for p in parts)
+            runs.append((frozenset(re.split(r"[ -]", run.lower())), initials, short))
+    return runs
+
+
+def _abbreviated(word: str, a: PromptFeatures, b: PromptFeatures) -> bool:
+    """Whether ``word`` belongs to a name in ``a`` that ``b`` writes in initials where
+    ``a`` spells it out, or the other way round (JS / JavaScript, UN / United Nations)."""
+    theirs = _name_runs(b)
+    return any(
+        initials == other and (short or other_short) and words != other_words
+        for words, initials, short in _name_runs(a)
+        if word in words
+        for other_words, other, other_short in theirs
+    )
 
 
 def _words(features: PromptFeatures) -> set[str]:

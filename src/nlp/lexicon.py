@@ -19,14 +19,17 @@ __all__ = [
     "EN_PRODUCING_VERBS",
     "EN_TASKS",
     "EN_TEMPORAL",
+    "EN_TIMES",
     "EN_TRANSLATION_PHRASE",
     "FRAME_NOUNS",
+    "NUMBER_LABELS",
     "OPPOSITES",
     "QUANTITY_LABELS",
     "STEP_ORDER_TAG",
     "SYMMETRIC_CONNECTORS",
     "TRANSFORMING_TASKS",
     "VAGUE_TIME_TAGS",
+    "ZH_ALIKE",
     "ZH_ASKING_ABOUT",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
@@ -54,6 +57,11 @@ ENTITY_LABELS = frozenset(
      "LANGUAGE"}
 )  # fmt: skip
 QUANTITY_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
+# Entity labels whose words are read as numbers.
+NUMBER_LABELS = frozenset({"CARDINAL", "ORDINAL", "MONEY", "PERCENT"})
+# Words saying how many times, which the tagger does not read as numbers ("once" is
+# left out: it is as often "as soon as").
+EN_TIMES = frozenset({"twice", "thrice"})
 
 EN_NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -63,7 +71,7 @@ EN_NUMBER_WORDS = {
     "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
     "million": 1_000_000, "billion": 1_000_000_000, "first": 1, "second": 2, "third": 3,
     "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
-    "half": 0.5, "twice": 2, "double": 2, "triple": 3, "dozen": 12,
+    "half": 0.5, "twice": 2, "thrice": 3, "double": 2, "triple": 3, "dozen": 12,
 }  # fmt: skip
 
 # Time words that change what is asked: each maps to a canonical tag.
@@ -189,6 +197,8 @@ ASPECTS = {
         "cause": ("cause", "reason", "起因", "诱因", "成因", "原因"),
         "treatment": ("treatment", "remedy", "cure", "治疗", "疗法"),
         "cost": ("cost", "price", "价格", "价钱", "费用"),
+        "difference": ("difference", "distinction", "区别", "差别", "差异", "不同", "不一样",
+                       "不相同"),
     }.items()
     for word in words
 }  # fmt: skip
@@ -283,8 +293,11 @@ ZH_TASKS = {
 # Words starting with a negating character that do not negate.
 ZH_NOT_NEGATIONS = frozenset(
     {"非常", "不过", "不错", "不断", "不仅", "不但", "无论", "别人", "别的", "不少", "不久",
-     "不同", "未来", "无数", "非洲", "不管", "无比", "莫斯科", "别墅", "特别", "区别", "分别"}
+     "不同", "未来", "无数", "非洲", "不管", "无比", "莫斯科", "别墅", "特别", "区别", "分别",
+     "不一样", "不相同"}
 )  # fmt: skip
+# Words of likeness that 不 before them turns into "different" (不一样, 不相同).
+ZH_ALIKE = frozenset({"一样", "相同"})
 ZH_NEGATING_PREFIXES = ("不", "没", "未", "无", "非", "别", "勿", "莫")
 # Question forms that contain a negator: A-not-A (能不能, 是不是, 有没有, 可不可以,
 # 喜不喜欢, 新鲜不新鲜) and "了/过 + 没(有)" closing a clause (熟了没有？, 去过没？,

@@ -167,6 +167,27 @@ def _english_asks_for(token: Any) -> bool:
     )
 
 
+def _join_unlike(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """jieba's words with 不 joined to a word of likeness after it: 不一样 says
+    "different", as 不同 does, and negates nothing."""
+    joined: list[tuple[str, str]] = []
+    for word, flag in pairs:
+        if joined and joined[-1][0] == "不" and word in lexicon.ZH_ALIKE:
+            joined[-1] = ("不" + word, "a")
+        else:
+            joined.append((word, flag))
+    return joined
+
+
+def _pronoun_one(token: Any) -> bool:
+    """Whether "one" stands for a thing, not a count: "an adjustable-rate one",
+    "which one", "how does one"."""
+    return token.lower_ == "one" and (
+        token.pos_ == "PRON"
+        or any(c.dep_ in ("det", "amod", "compound", "poss") for c in token.children)
+    )
+
+
 def _in_noun_place(token: Any) -> bool:
     """Whether a word ends a noun phrase: it follows a determiner or possessive ("my
     back"), or an adjective or noun that follows one ("a stiff back"), and no noun
@@ -345,10 +366,13 @@ class PromptPreprocessor:
                 draft.directional = True
             if token.is_punct or token.is_space:
                 continue
+            if _pronoun_one(token):
+                continue
             in_quantity = token.ent_type_ in lexicon.QUANTITY_LABELS
-            if token.like_num or token.ent_type_ in ("CARDINAL", "ORDINAL", "MONEY", "PERCENT"):
+            counted = lower in lexicon.EN_TIMES  # "twice a day" says 2 as "two ... each day"
+            if token.like_num or counted or token.ent_type_ in lexicon.NUMBER_LABELS:
                 value = _number(token.text)
-                if value is not None and (token.like_num or in_quantity):
+                if value is not None and (token.like_num or counted or in_quantity):
                     # "What should I do first": an order of steps, not a first thing.
                     adverbial = token.ent_type_ == "ORDINAL" and token.dep_ == "advmod"
                     draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)
@@ -603,7 +627,7 @@ class PromptPreprocessor:
                 else:
                     run = "".join(w for w, _ in group)
                     pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
-        return pairs
+        return _join_unlike(pairs)
 
     @staticmethod
     def _function_word(word: str, flag: str) -> bool:
