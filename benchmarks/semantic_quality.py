@@ -13,9 +13,9 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.semantic_quality [--data FILE ...] [--threshold T] [--sweep]
 
 The data files are JSON lines ``{"lang", "kind", "a", "b"}``. The defaults, each
-reported apart and then together, are the twenty-three ``semantic_pairs_*.jsonl`` sets
+reported apart and then together, are the twenty-four ``semantic_pairs_*.jsonl`` sets
 in ``benchmarks/data/``: ``dev`` (used while choosing the defaults), ``test`` and
-``holdout`` to ``holdout21`` (each written before a change and measured after it;
+``holdout`` to ``holdout22`` (each written before a change and measured after it;
 docs/benchmarks.md says which change and how often each has been looked at).
 """
 
@@ -62,6 +62,7 @@ DEFAULT_FILES = [
     DATA / "semantic_pairs_holdout19.jsonl",
     DATA / "semantic_pairs_holdout20.jsonl",
     DATA / "semantic_pairs_holdout21.jsonl",
+    DATA / "semantic_pairs_holdout22.jsonl",
 ]
 
 
