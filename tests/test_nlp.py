@@ -488,6 +488,12 @@ async def test_habit_words_frame_the_question(nlp, a, b, guard) -> None:
         ("What's the best way to get from Paris to London?",
          "What's the best way to get from London to Paris?", "direction"),
         ("苹果比香蕉热量高吗？", "香蕉比苹果热量高吗？", "direction"),
+        # Phrases of several words trade places too.
+        ("Does the price of gold follow the US dollar?",
+         "Does the US dollar follow the price of gold?", "direction"),
+        ("人民币汇率会跟着美元指数变化吗？", "美元指数会跟着人民币汇率变化吗？", "direction"),
+        ("Can a golden retriever and a cat live together?",
+         "Can a cat and a golden retriever live together?", None),
         # Neighbours, or the items of a list, only come in another order.
         ("北京一月天气怎么样？", "一月北京天气怎么样？", None),
         ("Is it cheaper to fly or drive?", "Is it cheaper to drive or fly?", None),

@@ -410,33 +410,43 @@ def _content_word_beside(words: tuple[str, ...], i: int, step: int) -> str | Non
 
 
 def _transposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Whether two prompts say the same words but two content words, apart from
-    each other, trade places: "speakers of Spanish understand Portuguese" /
-    "speakers of Portuguese understand Spanish", 从北京到上海 / 从上海到北京.
+    """Whether two prompts say the same words but two phrases, apart from each
+    other, trade places: "speakers of Spanish understand Portuguese" / "speakers
+    of Portuguese understand Spanish", "does Bitcoin follow the stock market" /
+    "does the stock market follow Bitcoin", 从北京到上海 / 从上海到北京.
 
-    The words between keep their places, so each of the two now fills the
-    other's role. Neighbours that trade places (一月北京 / 北京一月) only
-    reorder a phrase, and two items of a list joined by "and", "or", 和 or
-    还是 name the same things in another order; neither is counted.
+    The words before, between and after the two phrases are the same in both, so
+    each phrase now fills the other's role. Neighbours that trade places
+    (一月北京 / 北京一月) only reorder a phrase, and two items of a list joined by
+    "and", "or", 和 or 还是 name the same things in another order; neither is counted.
     """
-    if len(a) != len(b):
+    if len(a) != len(b) or a == b:
         return False
-    changed = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-    if len(changed) != 2:
-        return False
-    i, j = changed
-    between = [w.lstrip(FUNCTION_WORD) for w in a[i + 1 : j]]
-    # "fly or drive" / "drive or fly", 猫和狗 / 狗和猫: a list in another order.
-    listed = any(w in lexicon.SYMMETRIC_CONNECTORS for w in between) and all(
-        w.startswith(FUNCTION_WORD) or w in lexicon.SYMMETRIC_CONNECTORS for w in a[i + 1 : j]
-    )
-    return (
-        j - i >= 2
-        and not listed
-        and a[i] == b[j]
-        and a[j] == b[i]
-        and not a[i].startswith(FUNCTION_WORD)
-        and not a[j].startswith(FUNCTION_WORD)
+    start = 0
+    while a[start] == b[start]:
+        start += 1
+    end = len(a)
+    while a[end - 1] == b[end - 1]:
+        end -= 1
+    mid_a, mid_b = a[start:end], b[start:end]
+    n = len(mid_a)
+    for lx in range(1, n - 1):
+        for ly in range(1, n - lx):
+            x, between, y = mid_a[:lx], mid_a[lx : n - ly], mid_a[n - ly :]
+            if x != y and mid_b == y + between + x and _names_something(x) and _names_something(y):
+                return not _list_joint(between)
+    return False
+
+
+def _names_something(phrase: tuple[str, ...]) -> bool:
+    return any(not w.startswith(FUNCTION_WORD) for w in phrase)
+
+
+def _list_joint(between: tuple[str, ...]) -> bool:
+    """Whether the words between two phrases only join them as a list ("fly or
+    drive", 猫和狗)."""
+    return any(w.lstrip(FUNCTION_WORD) in lexicon.SYMMETRIC_CONNECTORS for w in between) and all(
+        w.startswith(FUNCTION_WORD) or w in lexicon.SYMMETRIC_CONNECTORS for w in between
     )
 
 
