@@ -636,10 +636,15 @@ async def test_a_name_in_initials_and_written_out(nlp, a, b, guard) -> None:
         ("Should I water basil twice a week?", "Should I water basil two times a week?", None),
         ("Should I water basil twice a week?", "Should I water basil three times a week?",
          "quantities"),
+        # A Roman numeral after a name is a number; initials that spell one are not.
+        ("Which battles ended World War II?", "Which battles ended the Second World War?", None),
+        ("How many wives did Henry VIII have?", "How many wives did Henry VII have?",
+         "quantities"),
+        ("Should I put my GPA on my CV?", "Should I put my GPA on my resume?", None),
         # 不一样 says "different" as 不同 does; against 一样 it is still another question.
         ("电动车和燃油车有什么区别？", "电动车和燃油车有什么不一样？", None),
         ("为什么两只眼睛的度数不一样？", "为什么两只眼睛的度数一样？", "substitution"),
     ],
 )  # fmt: skip
-async def test_pronoun_one_twice_and_chinese_unlike(nlp, a, b, guard) -> None:
+async def test_counts_that_are_and_are_not_numbers(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard

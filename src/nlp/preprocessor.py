@@ -52,6 +52,27 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _OTHER_LETTER = re.compile(r"[^\W\d_A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ORDINAL_SUFFIX = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+_ROMAN = re.compile(r"^(?=[MDCLXVI]{2,}$)M*(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
+_ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
+
+
+def _roman_number(token: Any) -> str | None:
+    """The value of a Roman numeral after a name ("World War II", "Henry VIII",
+    "Super Bowl LVII"), or None.
+
+    A lone "I" is the pronoun, and initials that happen to be numerals ("my CV",
+    "Washington DC") are not counted: the numeral must follow a proper noun and end
+    in I, V or X, as the numbers of rulers, wars and sequels do."""
+    if (
+        token.i == 0
+        or not _ROMAN.match(token.text)
+        or token.text[-1] not in "IVX"
+        or token.nbor(-1).pos_ != "PROPN"
+    ):
+        return None
+    values = [_ROMAN_VALUES[ch] for ch in token.text]
+    total = sum(-v if v < w else v for v, w in zip(values, [*values[1:], 0], strict=True))
+    return f"{total:g}"
 
 
 def detect_language(text: str) -> str:
@@ -367,6 +388,9 @@ class PromptPreprocessor:
             if token.is_punct or token.is_space:
                 continue
             if _pronoun_one(token):
+                continue
+            if (roman := _roman_number(token)) is not None:
+                draft.quantity(roman)
                 continue
             in_quantity = token.ent_type_ in lexicon.QUANTITY_LABELS
             counted = lower in lexicon.EN_TIMES  # "twice a day" says 2 as "two ... each day"
