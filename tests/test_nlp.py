@@ -575,6 +575,9 @@ async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
          "Is it OK to drink coffee on a full stomach?", "direction"),
         ("Why does my front tire wear out faster?", "Why does my back tire wear out faster?",
          "direction"),
+        # The same word elsewhere in the prompt ("on Android") does not hide the swap.
+        ("How do I turn off dark mode on Android?", "How do I turn on dark mode on Android?",
+         "direction"),
         # A content word in a stop word's place is a swap too (spaCy lists 喂 as one).
         ("狗狗一天要喂几次？", "狗狗一天要遛几次？", "substitution"),
         ("运动前要拉伸吗？", "运动后需要做拉伸吗？", "direction"),

@@ -387,11 +387,12 @@ def _opposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     poles_a = [lexicon.OPPOSITES.get(w.lstrip(FUNCTION_WORD)) for w in a]
     poles_b = [lexicon.OPPOSITES.get(w.lstrip(FUNCTION_WORD)) for w in b]
     for i, x in enumerate(poles_a):
-        if x is None or x in poles_b:  # both say it: "before or after" in each
+        if x is None:
             continue
         beside_a = [_content_word_beside(a, i, step) for step in (-1, 1)]
         for j, y in enumerate(poles_b):
-            if y is None or y[0] != x[0] or y in poles_a:
+            # Not where each says both: "before or after" in each.
+            if y is None or y[0] != x[0] or y == x or (x in poles_b and y in poles_a):
                 continue
             beside_b = [_content_word_beside(b, j, step) for step in (-1, 1)]
             if any(p is not None and p == q for p, q in zip(beside_a, beside_b, strict=True)):
