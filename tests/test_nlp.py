@@ -286,6 +286,12 @@ async def test_records_without_a_negation_scope_stay_strict(nlp) -> None:
         ("What vegetables grow well in spring?", "What vegetables grow well in autumn?",
          "quantities"),
         ("冬天怎么给狗狗保暖？", "夏天怎么给狗狗保暖？", "quantities"),
+        # "During the day" is the daytime, against the night; "a day" is a span.
+        ("How do I get my toddler to sleep through the night?",
+         "How do I get my toddler to nap during the day?", "quantities"),
+        ("小狗晚上叫个不停怎么办？", "小狗白天叫个不停怎么办？", "quantities"),
+        ("How much water should I drink during the day?",
+         "How much water should I drink a day?", None),
     ],
 )  # fmt: skip
 async def test_a_vague_time_on_one_side_only(nlp, a, b, guard) -> None:

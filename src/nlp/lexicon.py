@@ -12,6 +12,7 @@ __all__ = [
     "AVERTING_WORDS",
     "CAUSE_WORDS",
     "ENTITY_LABELS",
+    "EN_DAYTIME_BEFORE",
     "EN_DIRECTION",
     "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
@@ -87,12 +88,15 @@ EN_TEMPORAL = {
     "today": "day:0", "tonight": "day:0", "tomorrow": "day:+1", "yesterday": "day:-1",
     "morning": "part:morning", "afternoon": "part:afternoon", "evening": "part:evening",
     "night": "part:night", "noon": "part:noon", "midnight": "part:midnight",
+    "daytime": "part:day", "overnight": "part:night",
     "week": "span:week", "month": "span:month", "year": "span:year", "weekend": "span:weekend",
     "day": "span:day", "hour": "span:hour", "minute": "span:minute",
     "spring": "season:spring", "summer": "season:summer", "autumn": "season:autumn",
     "fall": "season:autumn", "winter": "season:winter",
     "last": "rel:-1", "next": "rel:+1", "previous": "rel:-1", "past": "rel:-1",
 }  # fmt: skip
+# "during the day", "in the day": the part of the day, not a span of one.
+EN_DAYTIME_BEFORE = (("during", "the"), ("in", "the"), ("through", "the"))
 
 # An ordinal used as an adverb ("what should I do first") orders steps.
 STEP_ORDER_TAG = "step:"
@@ -327,7 +331,7 @@ ZH_TEMPORAL = {
     "昨天": "day:-1", "昨日": "day:-1", "后天": "day:+2", "前天": "day:-2",
     "早上": "part:morning", "上午": "part:morning", "下午": "part:afternoon",
     "晚上": "part:night", "傍晚": "part:evening", "中午": "part:noon", "夜里": "part:night",
-    "半夜": "part:night",
+    "半夜": "part:night", "夜间": "part:night", "白天": "part:day", "白日": "part:day",
     "今年": "year:0", "明年": "year:+1", "去年": "year:-1", "本周": "week:0", "下周": "week:+1",
     "上周": "week:-1", "这周": "week:0", "本月": "month:0", "下个月": "month:+1",
     "上个月": "month:-1", "周末": "span:weekend",

@@ -402,6 +402,9 @@ class PromptPreprocessor:
                     draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)
                     continue
             tag = lexicon.EN_TEMPORAL.get(lower) or lexicon.EN_TEMPORAL.get(token.lemma_.lower())
+            if lower == "day" and token.i >= 2:
+                before = (doc[token.i - 2].lower_, doc[token.i - 1].lower_)
+                tag = "part:day" if before in lexicon.EN_DAYTIME_BEFORE else tag
             if tag is not None and (
                 token.ent_type_ in ("DATE", "TIME")
                 or tag.startswith(("weekday:", "day:", "part:"))
