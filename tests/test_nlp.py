@@ -31,7 +31,7 @@ async def features(nlp: PromptPreprocessor, text: str):
 async def verdict(nlp: PromptPreprocessor, a: str, b: str) -> str | None:
     """The guards' verdict on two prompts, every guard on, with the thesaurus."""
     fa, fb = await nlp.process([a, b])
-    return disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same)
+    return disagreement(fa, fb, GuardSettings(), nlp.thesaurus.same, nlp.thesaurus.opposite)
 
 
 @pytest.mark.parametrize(
@@ -584,6 +584,13 @@ async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
         # The same word elsewhere in the prompt ("on Android") does not hide the swap.
         ("How do I turn off dark mode on Android?", "How do I turn on dark mode on Android?",
          "direction"),
+        # Opposite actions, each said by one prompt only, though other words change too.
+        ("What's the quickest way to lose belly fat?", "How can I gain belly fat quickly?",
+         "direction"),
+        ("Is spring a good time to sell a car?", "Is spring a good time to buy my car?",
+         "direction"),
+        # Not where one prompt averts: "stop forgetting" asks what "remember" asks.
+        ("How can I remember birthdays better?", "How do I stop forgetting birthdays?", None),
         # A content word in a stop word's place is a swap too (spaCy lists 喂 as one).
         ("狗狗一天要喂几次？", "狗狗一天要遛几次？", "substitution"),
         ("运动前要拉伸吗？", "运动后需要做拉伸吗？", "direction"),

@@ -56,6 +56,24 @@ def test_same_meaning(thesaurus, x, y, same) -> None:
     assert thesaurus.same(y, x) is same
 
 
+@pytest.mark.parametrize(
+    ("x", "y", "opposite"),
+    [
+        ("lose", "gain", True),  # verbs WordNet lists as antonyms
+        ("buy", "sell", True),
+        ("remember", "forget", True),
+        ("clog", "unclog", False),  # a prefix only: the state and its remedy
+        ("charge", "discharge", False),
+        ("hard", "soft", False),  # adjectives are left out
+        ("fix", "repair", False),  # synonyms
+        ("贵", "便宜", False),  # English only
+    ],
+)
+def test_opposite_actions(thesaurus, x, y, opposite) -> None:
+    assert thesaurus.opposite(x, y) is opposite
+    assert thesaurus.opposite(y, x) is opposite
+
+
 def test_word_classes(thesaurus) -> None:
     assert thesaurus.is_english_noun_only("ant")
     assert not thesaurus.is_english_noun_only("run")  # also a verb

@@ -110,12 +110,18 @@ SameMeaning = Callable[[str, str], bool]
 
 
 def disagreement(
-    a: PromptFeatures, b: PromptFeatures, guards: GuardSettings, same: SameMeaning | None = None
+    a: PromptFeatures,
+    b: PromptFeatures,
+    guards: GuardSettings,
+    same: SameMeaning | None = None,
+    opposite: SameMeaning | None = None,
 ) -> str | None:
     """Why two prompts ask different things, or None when every enabled guard agrees.
 
     ``same`` lets the entity and subject guards accept a synonym in place of a word
     (fridge / refrigerator, 益处 / 好处); without it only the words themselves count.
+    ``opposite`` (``Thesaurus.opposite``) lets the direction guard see antonyms that
+    only one prompt says each (lose / gain weight).
     """
     if a.language == "other" or b.language == "other":
         return "language without a pipeline"
@@ -164,6 +170,7 @@ def disagreement(
         )
         or _transposed(a.words, b.words)
         or _opposed(a.words, b.words)
+        or (opposite is not None and _antonymous(a, b, opposite))
     ):
         return "direction"
     floor = guards.min_term_overlap_zh if a.language in ("zh", "mixed") else guards.min_term_overlap
@@ -398,6 +405,25 @@ def _opposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
             if any(p is not None and p == q for p, q in zip(beside_a, beside_b, strict=True)):
                 return True
     return False
+
+
+def _antonymous(a: PromptFeatures, b: PromptFeatures, opposite: SameMeaning) -> bool:
+    """Whether each prompt says a content word the other does not, and the two are
+    antonyms ("lose weight fast" / "gain weight", "charging slowly" / "discharging
+    quickly").
+
+    Not where either prompt negates or averts something: "stay awake" asks what
+    "not fall asleep" and "avoid falling asleep" ask.
+    """
+    if a.negated or b.negated or _averting(a) or _averting(b):
+        return False
+    only_a = _content_words(a) - _content_words(b)
+    only_b = _content_words(b) - _content_words(a)
+    return any(opposite(x, y) for x in only_a for y in only_b)
+
+
+def _content_words(features: PromptFeatures) -> set[str]:
+    return {w for w in features.words if not w.startswith(FUNCTION_WORD)}
 
 
 def _content_word_beside(words: tuple[str, ...], i: int, step: int) -> str | None:

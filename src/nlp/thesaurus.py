@@ -145,6 +145,7 @@ class Thesaurus:
         self._cilin = cilin
         # Guards ask about the same few word pairs again and again (about 25 µs each).
         self.same = lru_cache(maxsize=65536)(self._same)
+        self.opposite = lru_cache(maxsize=65536)(self._opposite)
 
     @classmethod
     def load(cls) -> Thesaurus:
@@ -260,6 +261,21 @@ class Thesaurus:
         if any(self._senses(x, pos) & self._senses(y, pos) for pos in _POS):
             return True
         return any(self._points_to(p, q) or self._near_synonym(p, q) for p, q in ((x, y), (y, x)))
+
+    def _opposite(self, x: str, y: str) -> bool:
+        """Whether WordNet lists two English verbs as antonyms: opposite actions (lose
+        / gain, buy / sell, remember / forget; ``opposite``, cached).
+
+        Adjectives are left out, and verbs that only add a prefix (clog / unclog,
+        freeze / unfreeze): a how-to question names the state it starts from where
+        its paraphrase names the state it wants ("soften hard sugar" / "make
+        hardened sugar soft", "unclog a sink" / "fix a clogged sink").
+        """
+        if not (x.isascii() and y.isascii()) or x in y or y in x:
+            return False
+        return any(
+            self._linked(p, q, "v", ("!",), self._senses(p, "v")) for p, q in ((x, y), (y, x))
+        )
 
     # ------------------------------------------------------------------ Chinese
 

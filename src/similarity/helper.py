@@ -280,11 +280,14 @@ class SimilaritySearchHelper:
         )
         thesaurus = self.preprocessor.thesaurus
         same = thesaurus.same if thesaurus is not None else None
+        opposite = thesaurus.opposite if thesaurus is not None else None
         for record, score in candidates:
             if score < self.config.threshold:
                 self.counts["below_threshold"] += 1
                 break  # best first: the rest score lower
-            reason = disagreement(await prompt.features(), record.features, self.guards, same)
+            reason = disagreement(
+                await prompt.features(), record.features, self.guards, same, opposite
+            )
             if reason is None:
                 self.counts["hits"] += 1
                 return SimilarityMatch(record.entry_id, score, record.features.text)
