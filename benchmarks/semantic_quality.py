@@ -6,11 +6,13 @@ number or date, negation, reversed direction, another task or language,
 unrelated) must not. Two decisions are scored: the embedding score alone
 (``score >= threshold``) and the full decision ``SimilaritySearchHelper`` makes
 (score AND the content guards). ``--cross`` adds many unrelated negatives built
-from the paraphrases (each ``a`` against every other pair's ``b``).
+from the paraphrases (each ``a`` against every other pair's ``b``); ``--rephrased``
+adds each labelled negative reworded (its ``b`` against the paraphrases of its ``a``).
 
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.semantic_quality [--data FILE ...] [--threshold T] [--sweep]
+        [--cross] [--rephrased]
 
 The data files are JSON lines ``{"lang", "kind", "a", "b"}``. The defaults, each
 reported apart and then together, are the twenty-four ``semantic_pairs_*.jsonl`` sets
@@ -76,6 +78,30 @@ def cross_pairs(rows: list[dict[str, str]]) -> list[dict[str, str]]:
         for y in para
         if x is not y and x["lang"] == y["lang"] and x["a"] != y["a"]
     ]
+
+
+def rephrased_negatives(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Hard negatives reworded: each labelled negative's ``b`` against every
+    paraphrase of its ``a`` (and its ``a`` against every paraphrase of its ``b``).
+
+    A labelled negative changes one thing in otherwise equal words; its rephrased
+    form changes that thing and the wording too ("How long does a new piercing take
+    to heal?" against "What is the healing time for a fresh tattoo?"), which guards
+    that compare words alone find harder. Kind: ``rephrased <kind>``.
+    """
+    paraphrases: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        if r["kind"] == "paraphrase":
+            paraphrases[r["a"]].append(r["b"])
+            paraphrases[r["b"]].append(r["a"])
+    out = []
+    for r in rows:
+        if r["kind"] == "paraphrase":
+            continue
+        kind = f"rephrased {r['kind']}"
+        out += [{"lang": r["lang"], "kind": kind, "a": p, "b": r["b"]} for p in paraphrases[r["a"]]]
+        out += [{"lang": r["lang"], "kind": kind, "a": r["a"], "b": p} for p in paraphrases[r["b"]]]
+    return out
 
 
 def load(path: Path) -> list[dict[str, str]]:
@@ -163,6 +189,8 @@ async def main(args: argparse.Namespace) -> None:
     try:
         for path in paths:
             rows = load(Path(path))
+            if args.rephrased:
+                rows += rephrased_negatives(rows)
             if args.cross:
                 rows += cross_pairs(rows)
             results = await evaluate(helper, rows)
@@ -185,5 +213,10 @@ if __name__ == "__main__":
         "--cross",
         action="store_true",
         help="add every paraphrase's a against every other paraphrase's b as unrelated negatives",
+    )
+    parser.add_argument(
+        "--rephrased",
+        action="store_true",
+        help="add each labelled negative reworded: its b against every paraphrase of its a",
     )
     asyncio.run(main(parser.parse_args()))

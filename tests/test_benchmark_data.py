@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.semantic_quality import DEFAULT_FILES, load
+from benchmarks.semantic_quality import DEFAULT_FILES, load, rephrased_negatives
 
 KINDS = {
     "paraphrase", "subject", "entity", "number", "date", "negation", "direction", "task",
@@ -39,3 +39,17 @@ def test_no_newer_set_repeats_an_earlier_prompt() -> None:
             assert not repeated, f"{name} repeats prompts of earlier sets: {repeated}"
         for prompt in prompts:
             seen.setdefault(prompt, name)
+
+
+def test_rephrased_negatives_pair_each_negative_with_the_paraphrases_of_its_prompts() -> None:
+    rows = [
+        {"lang": "en", "kind": "paraphrase", "a": "cats live", "b": "cat lifespan"},
+        {"lang": "en", "kind": "paraphrase", "a": "dogs live", "b": "dog lifespan"},
+        {"lang": "en", "kind": "subject", "a": "cats live", "b": "dogs live"},
+        {"lang": "en", "kind": "number", "a": "2 eggs", "b": "3 eggs"},
+    ]
+    pairs = {(r["kind"], r["a"], r["b"]) for r in rephrased_negatives(rows)}
+    assert pairs == {
+        ("rephrased subject", "cat lifespan", "dogs live"),
+        ("rephrased subject", "cats live", "dog lifespan"),
+    }

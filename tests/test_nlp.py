@@ -517,6 +517,9 @@ async def test_two_words_trading_places(nlp, a, b, guard) -> None:
         ("How do I relieve a sore back?", "How do I relieve a sore knee?", "subject"),
         ("Why does my back hurt?", "Why does my knee hurt?", "subject"),
         ("How do I get back to sleep?", "How can I fall asleep again?", None),
+        # So is "tattoo", an adverb to the small model in "for a fresh tattoo".
+        ("What is the healing time for a fresh tattoo?",
+         "What is the healing time for a nose piercing?", "subject"),
         # "The role of X" asks what X does.
         ("What is the role of a midwife?", "What does a midwife do?", None),
         ("What is the role of a midwife?", "What is the role of a doula?", "subject"),

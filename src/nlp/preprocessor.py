@@ -425,11 +425,11 @@ class PromptPreprocessor:
             kept = not token.is_stop or (
                 token.ent_type_ in lexicon.ENTITY_LABELS and not token.is_lower
             )
-            # "a stiff back", "my bad back": the tagger calls "back" an adverb and spaCy
-            # lists it as a stop word, but after a determiner it is a noun.
+            # "a stiff back", "my bad back", "a fresh tattoo": the tagger calls "back"
+            # and "tattoo" adverbs (and spaCy lists "back" as a stop word), but after a
+            # determiner such a word is a noun.
             in_noun_place = (
-                token.is_stop
-                and token.pos_ in ("ADV", "ADJ", "ADP")
+                (token.pos_ in ("ADV", "ADP") or (token.is_stop and token.pos_ == "ADJ"))
                 and _in_noun_place(token)
                 and self.thesaurus is not None
                 and self.thesaurus.is_english_noun(lower)
