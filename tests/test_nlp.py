@@ -500,6 +500,9 @@ async def test_habit_words_frame_the_question(nlp, a, b, guard) -> None:
         ("人民币汇率会跟着美元指数变化吗？", "美元指数会跟着人民币汇率变化吗？", "direction"),
         ("Can a golden retriever and a cat live together?",
          "Can a cat and a golden retriever live together?", None),
+        # 为什么 ("why") holds 为 but marks no direction: its words may come in any order.
+        ("为什么冰箱里的牛奶会结冰？", "牛奶为什么在冰箱里结冰？", None),
+        ("猫为什么怕狗？", "狗为什么怕猫？", "direction"),
         # Neighbours, or the items of a list, only come in another order.
         ("北京一月天气怎么样？", "一月北京天气怎么样？", None),
         ("Is it cheaper to fly or drive?", "Is it cheaper to drive or fly?", None),

@@ -552,8 +552,9 @@ class PromptPreprocessor:
                 ):
                     draft.tasks.add(task)
                 continue
-            if word in lexicon.ZH_DIRECTION or any(
-                m in word for m in lexicon.ZH_DIRECTION_IN_WORDS
+            # 转换成, 翻译为, 飞往 end in a marker; 为什么, 到底 and 因为 do not mark one.
+            if word in lexicon.ZH_DIRECTION or (
+                word.endswith(lexicon.ZH_DIRECTION_IN_WORDS) and word not in stop_words
             ):
                 draft.directional = True
             tag = lexicon.ZH_TEMPORAL.get(word)
