@@ -635,13 +635,16 @@ async def test_a_word_written_closed_or_open(nlp, a, b, guard) -> None:
         ("How big is the USA?", "How big is the United States of America?", None),
         ("How do I install VS Code on Linux?", "How do I install Visual Studio Code on Linux?",
          None),
+        # A Chinese name contracted (珠峰 for 珠穆朗玛峰); a part of a name is another name.
+        ("珠峰有多高？", "珠穆朗玛峰的高度是多少？", None),
+        ("北京有什么好吃的？", "北京大学有什么好吃的？", "entities"),
         # Initials of another name are another name.
         ("What does the NHS cover?", "What does the National Insurance Service cover?",
          "entities"),
         ("How do I learn JS quickly?", "How do I learn Java quickly?", "entities"),
     ],
 )  # fmt: skip
-async def test_a_name_in_initials_and_written_out(nlp, a, b, guard) -> None:
+async def test_a_name_shortened_and_written_out(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
 
 

@@ -207,7 +207,19 @@ def _unmatched(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | None) -
         and not _spells(text, e)
         and not _synonym_in(e, words, same)
         and not _abbreviated(e, a, b)
+        and not any(_shortens(e, w) or _shortens(w, e) for w in words)
     }
+
+
+def _shortens(short: str, full: str) -> bool:
+    """Whether a Chinese name is a contraction of another: some of its characters,
+    in order, the first kept (珠峰 / 珠穆朗玛峰, 北大 / 北京大学).
+
+    A part of the name as it stands (北京 in 北京大学) names something else."""
+    if short.isascii() or full.isascii() or len(full) < len(short) + 2 or short in full:
+        return False
+    rest = iter(full[1:])
+    return short[0] == full[0] and all(ch in rest for ch in short[1:])
 
 
 # Capitalised words, with "of", "and", "for" or "the" between two of them (United
@@ -308,7 +320,9 @@ def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bo
         if word.isascii():
             if _spells(text, word) or any(_same_stem(word, w) for w in words if w.isascii()):
                 return True
-        elif all(ch in text for ch in word if not ch.isascii()):
+        elif all(ch in text for ch in word if not ch.isascii()) or any(
+            _shortens(w, word) for w in words
+        ):
             return True
         return _synonym_in(word, words, same)
 
