@@ -289,6 +289,15 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     # "tie-break" / "tiebreak", "eye glasses" / "eyeglasses": one word written as two.
     said = _words(b)
     closed = {part for x, y, joined in _joined_pairs(a) if joined in said for part in (x, y)}
+    # "nuclear power" / "nuclear energy": a two-word noun the other prompt says in two
+    # words of the same meaning covers its own words.
+    phrases = {w for w in said if " " in w}
+    closed |= {
+        part
+        for noun in subject
+        if " " in noun and (noun in phrases or _synonym_in(noun, phrases, same))
+        for part in noun.split()
+    }
     return {noun for noun in subject if noun not in closed and not covered(noun)}
 
 
