@@ -641,6 +641,7 @@ async def test_a_word_written_closed_or_open(nlp, a, b, guard) -> None:
          None),
         # A Chinese name contracted (珠峰 for 珠穆朗玛峰); a part of a name is another name.
         ("珠峰有多高？", "珠穆朗玛峰的高度是多少？", None),
+        ("美国的国鸟是什么？", "美利坚合众国的国鸟是什么？", None),
         ("北京有什么好吃的？", "北京大学有什么好吃的？", "entities"),
         # Initials of another name are another name.
         ("What does the NHS cover?", "What does the National Insurance Service cover?",

@@ -157,6 +157,8 @@ def disagreement(
             or (same is not None and same(x, y))
             or lexicon.ASPECTS.get(x, x) == lexicon.ASPECTS.get(y)
             or _abbreviated(x, a, b)
+            or _shortens(x, y)
+            or _shortens(y, x)
             for x, y in swaps
         )
     ):
