@@ -155,7 +155,7 @@ def disagreement(
         and not any(
             _same_stem(x, y)
             or (same is not None and same(x, y))
-            or lexicon.ASPECTS.get(x, x) == lexicon.ASPECTS.get(y)
+            or _same_aspect(x, y)
             or _abbreviated(x, a, b)
             or _shortens(x, y)
             or _shortens(y, x)
@@ -181,6 +181,12 @@ def disagreement(
         if not union or len(a.terms & b.terms) / len(union) < floor:
             return "terms"
     return None
+
+
+def _same_aspect(x: str, y: str) -> bool:
+    """Whether two words ask for the same aspect of a topic (区别 / 不一样)."""
+    aspect = lexicon.ASPECTS.get(x)
+    return aspect is not None and aspect == lexicon.ASPECTS.get(y)
 
 
 def _words_of(features: PromptFeatures) -> set[str]:
@@ -434,8 +440,8 @@ def _opposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def _antonymous(a: PromptFeatures, b: PromptFeatures, opposite: SameMeaning) -> bool:
     """Whether each prompt says a content word the other does not, and the two are
-    antonyms ("lose weight fast" / "gain weight", "charging slowly" / "discharging
-    quickly").
+    antonyms ("the fastest way to lose weight" / "how to gain weight quickly",
+    "a good time to buy a house" / "... to sell my house").
 
     Not where either prompt negates or averts something: "stay awake" asks what
     "not fall asleep" and "avoid falling asleep" ask.
