@@ -678,3 +678,30 @@ async def test_a_name_shortened_and_written_out(nlp, a, b, guard) -> None:
 )  # fmt: skip
 async def test_counts_that_are_and_are_not_numbers(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # A move or change reversed, though worded otherwise: source and target swap.
+        ("Can I move money from Venmo to my bank account?",
+         "How do I transfer money from my bank account into Venmo?", "direction"),
+        ("How do I convert kilograms to pounds?",
+         "What is the formula to turn pounds into kilograms?", "direction"),
+        ("How long is the flight from Madrid to Lisbon?",
+         "How many hours does it take to fly to Madrid from Lisbon?", "direction"),
+        ("从杭州到苏州坐高铁要多久？", "苏州到杭州的高铁要坐多长时间？", "direction"),
+        ("怎么把日元换成港币？", "港币兑换日元怎么操作？", "direction"),
+        # The same move worded otherwise, or no move at all, whatever the nouns' order.
+        ("What's the fastest way to get from the station to the old town?",
+         "How do I get to the old town from the station quickly?", None),
+        ("How do I SSH into a remote server?", "How can I connect to a remote server over SSH?",
+         None),
+        ("怎么从火车站去老城区？", "从火车站到老城区怎么走最快？", None),
+        # Names with a digit trade places too; a word lemmatised two ways is one word.
+        ("Can I transfer a saved game from PS4 to PS5?",
+         "Can I transfer a saved game from PS5 to PS4?", "direction"),
+    ],
+)  # fmt: skip
+async def test_a_move_or_change_reversed(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard

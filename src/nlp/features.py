@@ -31,14 +31,18 @@ class PromptFeatures:
             "should I not refrigerate tomatoes", 坏 in 怎么储存才不会坏); empty when
             the preprocessor could not tell, which the guard reads as "all of them".
         anchors: Entities, quantities and nouns in order of appearance.
-        directional: Whether a word makes the order of the anchors matter
-            ("from A to B", "A than B", 从A到B).
+        directional: Whether a word marks a direction ("from A to B", "A than
+            B", 从A到B). Kept in stored records; the direction guard reads
+            ``flow`` and the word order instead.
         tasks: Output forms asked for ("poem", "summary", "translation"...).
         terms: Content words (English lemmas; Chinese content characters), for
             overlap checks.
         words: The prompt's words in order, punctuation left out: content words as
             lemmas (Chinese: as segmented), function words marked with a leading
             ``FUNCTION_WORD`` ("·the"); for the substitution guard.
+        flow: ``(source, target)`` where the prompt moves or turns one thing into
+            another ("from London to York", "convert Celsius to Fahrenheit",
+            从广州到深圳, 把人民币换成美元); empty when it names no such pair.
     """
 
     text: str
@@ -52,6 +56,7 @@ class PromptFeatures:
     terms: frozenset[str]
     negated_words: frozenset[str] = frozenset()
     words: tuple[str, ...] = ()
+    flow: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (sets as sorted lists)."""
@@ -67,6 +72,7 @@ class PromptFeatures:
             "terms": sorted(self.terms),
             "negated_words": sorted(self.negated_words),
             "words": list(self.words),
+            "flow": list(self.flow),
         }
 
     @classmethod
@@ -86,6 +92,8 @@ class PromptFeatures:
             negated_words=frozenset(data.get("negated_words", ())),
             # Records written before word order was kept: no substitution check.
             words=tuple(data.get("words", ())),
+            # Records written before flows were kept: no source / target check.
+            flow=tuple(data.get("flow", ())),
         )
 
 
@@ -164,13 +172,8 @@ def disagreement(
     ):
         return "substitution"
     if guards.direction and (
-        (
-            a.directional
-            and b.directional
-            and len(a.anchors) >= 2
-            and _shared_order(a, b) != _shared_order(b, a)
-        )
-        or _transposed(a.words, b.words)
+        _transposed(a.words, b.words)
+        or (bool(a.flow) and a.flow == b.flow[::-1])
         or _opposed(a.words, b.words)
         or (opposite is not None and _antonymous(a, b, opposite))
     ):
@@ -478,6 +481,9 @@ def _transposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     (一月北京 / 北京一月) only reorder a phrase, and two items of a list joined by
     "and", "or", 和 or 还是 name the same things in another order; neither is counted.
     """
+    # Compared by stem: the tagger may lemmatise one word two ways ("shorter" /
+    # "short") in two nearly equal sentences.
+    a, b = tuple(map(_stem_key, a)), tuple(map(_stem_key, b))
     if len(a) != len(b) or a == b:
         return False
     start = 0
@@ -496,8 +502,18 @@ def _transposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return False
 
 
+def _stem_key(word: str) -> str:
+    """A content word cut to its first five letters (Latin script), else the word."""
+    return word[:5] if word.isascii() and not word.startswith(FUNCTION_WORD) else word
+
+
 def _names_something(phrase: tuple[str, ...]) -> bool:
-    return any(not w.startswith(FUNCTION_WORD) for w in phrase)
+    """Whether a phrase holds a content word, or a name with a digit (PS4, B12)."""
+    return any(
+        not w.startswith(FUNCTION_WORD)
+        or (any(c.isdigit() for c in w) and any(c.isalpha() for c in w))
+        for w in phrase
+    )
 
 
 def _list_joint(between: tuple[str, ...]) -> bool:
@@ -561,9 +577,3 @@ def _same_stem(x: str, y: str) -> bool:
     if len(shorter) >= 4 and longer.startswith(shorter):
         return True
     return len(shorter) >= 5 and x[:5] == y[:5]
-
-
-def _shared_order(a: PromptFeatures, b: PromptFeatures) -> tuple[str, ...]:
-    """``a``'s anchors that ``b`` also has, in ``a``'s order of first appearance."""
-    shared = set(b.anchors)
-    return tuple(x for x in dict.fromkeys(a.anchors) if x in shared)

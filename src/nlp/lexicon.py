@@ -18,6 +18,7 @@ __all__ = [
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
     "EN_PRODUCING_VERBS",
+    "EN_TARGET_MARKERS",
     "EN_TASKS",
     "EN_TEMPORAL",
     "EN_TIMES",
@@ -37,6 +38,7 @@ __all__ = [
     "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
     "ZH_FIRST_MEASURES",
+    "ZH_FLOW_SKIP",
     "ZH_GENERIC_PLACES",
     "ZH_LOCATIVES",
     "ZH_MODALS",
@@ -46,6 +48,7 @@ __all__ = [
     "ZH_OPEN_CLASS_FLAGS",
     "ZH_PRODUCING_VERBS",
     "ZH_QUESTION_FORMS",
+    "ZH_TARGET_MARKERS",
     "ZH_TASKS",
     "ZH_TEMPORAL",
     "ZH_TRANSLATION_PHRASE",
@@ -325,6 +328,12 @@ ZH_DIRECTION = frozenset(
 
 # Direction markers that jieba keeps inside longer words (转换成, 翻译为...).
 ZH_DIRECTION_IN_WORDS = ("成", "为", "到", "往", "至")
+# Words before the target of a move ("to"): 从广州到深圳, 怎么从机场去市中心.
+ZH_TARGET_MARKERS = frozenset({"到", "去", "往", "至", "成", "兑换", "兑"})
+# Words read past when looking for what a flow marker names (从我的手机: 手机).
+ZH_FLOW_SKIP = frozenset({"我", "我的", "的", "你", "你的", "这个", "那个", "一个", "里", "上"})
+# English prepositions before the target of a move or change.
+EN_TARGET_MARKERS = frozenset({"to", "into", "onto", "toward", "towards"})
 
 ZH_TEMPORAL = {
     "今天": "day:0", "今日": "day:0", "今晚": "day:0", "明天": "day:+1", "明日": "day:+1",

@@ -200,6 +200,50 @@ def _join_unlike(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return joined
 
 
+def _english_flow(doc: Any) -> tuple[str, ...]:
+    """``(source, target)`` of a move or a change: the object of "from" and of "to"
+    / "into" / "onto" ("from PayPal to my bank account"), or, without "from", the
+    object of the verb "to" belongs to ("convert Celsius to Fahrenheit")."""
+    source = target = moved = None
+    for token in doc:
+        if token.dep_ != "prep":
+            continue
+        obj = next((c for c in token.children if c.dep_ == "pobj"), None)
+        if obj is None:
+            continue
+        if token.lower_ == "from" and source is None:
+            source = obj.lemma_.lower()
+        elif token.lower_ in lexicon.EN_TARGET_MARKERS and target is None:
+            target = obj.lemma_.lower()
+            if token.head.pos_ == "VERB":
+                moved = next(
+                    (c.lemma_.lower() for c in token.head.children if c.dep_ == "dobj"), None
+                )
+    source = source or moved
+    return (source, target) if source and target and source != target else ()
+
+
+def _chinese_flow(words: list[str]) -> tuple[str, ...]:
+    """``(source, target)`` of a move or a change in segmented Chinese: the word after
+    从 (or 把), or the word just before a lone 到 / 去 / 往 / 至; and the word after
+    that marker or after a word ending in one (换成, 传到)."""
+    plain = [w.lstrip(FUNCTION_WORD) for w in words]
+    source = target = None
+    for i, word in enumerate(plain):
+        after = next((w for w in plain[i + 1 :] if w not in lexicon.ZH_FLOW_SKIP), None)
+        if word in ("从", "把") and source is None:
+            source = after
+        elif target is None and (
+            word in lexicon.ZH_TARGET_MARKERS
+            or (len(word) > 1 and word.endswith(lexicon.ZH_DIRECTION_IN_WORDS))
+        ):
+            target = after
+            if source is None and word in lexicon.ZH_TARGET_MARKERS and i > 0:
+                before = words[i - 1]
+                source = None if before.startswith(FUNCTION_WORD) else before
+    return (source, target) if source and target and source != target else ()
+
+
 def _pronoun_one(token: Any) -> bool:
     """Whether "one" stands for a thing, not a count: "an adjustable-rate one",
     "which one", "how does one"."""
@@ -250,6 +294,7 @@ class _Draft:
     words: list[str] = field(default_factory=list)
     negation_unclear: bool = False
     directional: bool = False
+    flow: tuple[str, ...] = ()
 
     def entity(self, name: str) -> None:
         self.entities.append(name)
@@ -285,6 +330,7 @@ class _Draft:
             terms=frozenset(self.terms),
             negated_words=frozenset() if self.negation_unclear else frozenset(self.negated_words),
             words=tuple(self.words),
+            flow=self.flow,
         )
 
 
@@ -464,6 +510,7 @@ class PromptPreprocessor:
         ]  # fmt: skip
         if lexicon.EN_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
+        draft.flow = _english_flow(doc)
         return draft.build(text, "en")
 
     def _english_verb_as_name(self, token: Any) -> bool:
@@ -627,6 +674,7 @@ class PromptPreprocessor:
                 draft.anchors.append(word)
         if lexicon.ZH_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
+        draft.flow = _chinese_flow(draft.words)
         return draft.build(text, language)
 
     def _segments(self, text: str) -> list[tuple[str, str]]:
