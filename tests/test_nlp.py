@@ -643,6 +643,10 @@ async def test_a_word_written_closed_or_open(nlp, a, b, guard) -> None:
         ("珠峰有多高？", "珠穆朗玛峰的高度是多少？", None),
         ("美国的国鸟是什么？", "美利坚合众国的国鸟是什么？", None),
         ("北京有什么好吃的？", "北京大学有什么好吃的？", "entities"),
+        # Capitals spelled out in lower case: only initials of three letters or more.
+        ("Is an SSD worth it for gaming?", "Is a solid-state drive worth it for gaming?", None),
+        ("Is an HDD worth it for gaming?", "Is a solid-state drive worth it for gaming?",
+         "subject"),
         # Initials of another name are another name.
         ("What does the NHS cover?", "What does the National Insurance Service cover?",
          "entities"),

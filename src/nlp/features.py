@@ -259,13 +259,24 @@ def _name_runs(f: PromptFeatures) -> list[tuple[frozenset[str], str, bool]]:
 
 def _abbreviated(word: str, a: PromptFeatures, b: PromptFeatures) -> bool:
     """Whether ``word`` belongs to a name in ``a`` that ``b`` writes in initials where
-    ``a`` spells it out, or the other way round (JS / JavaScript, UN / United Nations)."""
+    ``a`` spells it out, or the other way round (JS / JavaScript, UN / United Nations);
+    or ``word`` is written in capitals in ``a`` and ``b`` spells it out in content
+    words, capitalised or not (SSD / solid-state drive)."""
     theirs = _name_runs(b)
-    return any(
+    if any(
         initials == other and (short or other_short) and words != other_words
         for words, initials, short in _name_runs(a)
         if word in words
         for other_words, other, other_short in theirs
+    ):
+        return True
+    if not (3 <= len(word) <= 5 and re.search(rf"\b{re.escape(word.upper())}s?\b", a.text)):
+        return False
+    n = len(word)
+    return any(
+        "".join(w[0] for w in b.words[i : i + n]) == word
+        and not any(w.startswith(FUNCTION_WORD) for w in b.words[i : i + n])
+        for i in range(len(b.words) - n + 1)
     )
 
 
