@@ -694,6 +694,8 @@ async def test_counts_that_are_and_are_not_numbers(nlp, a, b, guard) -> None:
          "What is the formula to turn pounds into kilograms?", "direction"),
         ("How long is the flight from Madrid to Lisbon?",
          "How many hours does it take to fly to Madrid from Lisbon?", "direction"),
+        ("How do I convert yen to euros?", "What's the exchange rate from euros to yen?",
+         "direction"),  # "euros" lemmatised two ways: compared by stem
         ("从杭州到苏州坐高铁要多久？", "苏州到杭州的高铁要坐多长时间？", "direction"),
         ("怎么把日元换成港币？", "港币兑换日元怎么操作？", "direction"),
         # The same move worded otherwise, or no move at all, whatever the nouns' order.

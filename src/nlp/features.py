@@ -173,7 +173,7 @@ def disagreement(
         return "substitution"
     if guards.direction and (
         _transposed(a.words, b.words)
-        or (bool(a.flow) and a.flow == b.flow[::-1])
+        or _reversed_flow(a.flow, b.flow)
         or _opposed(a.words, b.words)
         or (opposite is not None and _antonymous(a, b, opposite))
     ):
@@ -511,6 +511,21 @@ def _transposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
             if x != y and mid_b == y + between + x and _names_something(x) and _names_something(y):
                 return not _list_joint(between)
     return False
+
+
+def _reversed_flow(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether one prompt's source is the other's target and the other way round,
+    the words compared by stem (the tagger lemmatises "euros" two ways)."""
+    return (
+        len(a) == len(b) == 2
+        and _same_word(a[0], b[1])
+        and _same_word(a[1], b[0])
+        and not _same_word(a[0], a[1])
+    )
+
+
+def _same_word(x: str, y: str) -> bool:
+    return x == y or (x.isascii() and y.isascii() and _same_stem(x, y))
 
 
 def _stem_key(word: str) -> str:
