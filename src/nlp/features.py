@@ -165,8 +165,7 @@ def disagreement(
             or (same is not None and same(x, y))
             or _same_aspect(x, y)
             or _abbreviated(x, a, b)
-            or _shortens(x, y)
-            or _shortens(y, x)
+            or _contracted(x, y)
             for x, y in swaps
         )
     ):
@@ -218,8 +217,13 @@ def _unmatched(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | None) -
         and not _spells(text, e)
         and not _synonym_in(e, words, same)
         and not _abbreviated(e, a, b)
-        and not any(_shortens(e, w) or _shortens(w, e) for w in words)
+        and not any(_contracted(e, w) for w in words)
     }
+
+
+def _contracted(x: str, y: str) -> bool:
+    """Whether either of two Chinese names is a contraction of the other."""
+    return _shortens(x, y) or _shortens(y, x)
 
 
 def _shortens(short: str, full: str) -> bool:

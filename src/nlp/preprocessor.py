@@ -228,16 +228,19 @@ def _chinese_flow(words: list[str]) -> tuple[str, ...]:
     从 (or 把), or the word just before a lone 到 / 去 / 往 / 至; and the word after
     that marker or after a word ending in one (换成, 传到)."""
     plain = [w.lstrip(FUNCTION_WORD) for w in words]
+
+    def named_after(i: int) -> str | None:
+        return next((w for w in plain[i + 1 :] if w not in lexicon.ZH_FLOW_SKIP), None)
+
     source = target = None
     for i, word in enumerate(plain):
-        after = next((w for w in plain[i + 1 :] if w not in lexicon.ZH_FLOW_SKIP), None)
         if word in ("从", "把") and source is None:
-            source = after
+            source = named_after(i)
         elif target is None and (
             word in lexicon.ZH_TARGET_MARKERS
             or (len(word) > 1 and word.endswith(lexicon.ZH_DIRECTION_IN_WORDS))
         ):
-            target = after
+            target = named_after(i)
             if source is None and word in lexicon.ZH_TARGET_MARKERS and i > 0:
                 before = words[i - 1]
                 source = None if before.startswith(FUNCTION_WORD) else before
