@@ -573,6 +573,13 @@ async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
 
 
+async def test_first_as_an_adverb_orders_steps_even_where_no_ordinal_is_recognised(nlp) -> None:
+    # The recogniser tags "first" in one of these and not in the other.
+    for text in ("What should I pack first when moving house?",
+                 "Which things should go in boxes first when I move?"):  # fmt: skip
+        assert (await features(nlp, text)).quantities == {"step:1"}
+
+
 @pytest.mark.parametrize(
     ("a", "b", "guard"),
     [
@@ -675,6 +682,8 @@ async def test_a_name_shortened_and_written_out(nlp, a, b, guard) -> None:
         ("How many wives did Henry VIII have?", "How many wives did Henry VII have?",
          "quantities"),
         ("Should I put my GPA on my CV?", "Should I put my GPA on my resume?", None),
+        # A number jieba's HMM glued to the verb before it (练三 / 小时) is still a number.
+        ("每天练一小时钢琴够吗？", "每天练三小时钢琴够吗？", "quantities"),
         # 不一样 says "different" as 不同 does; against 一样 it is still another question.
         ("电动车和燃油车有什么区别？", "电动车和燃油车有什么不一样？", None),
         ("为什么两只眼睛的度数不一样？", "为什么两只眼睛的度数一样？", "substitution"),

@@ -17,6 +17,7 @@ __all__ = [
     "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
+    "EN_ORDINAL_WORDS",
     "EN_PRODUCING_VERBS",
     "EN_TARGET_MARKERS",
     "EN_TASKS",
@@ -103,6 +104,10 @@ EN_DAYTIME_BEFORE = (("during", "the"), ("in", "the"), ("through", "the"))
 
 # An ordinal used as an adverb ("what should I do first") orders steps.
 STEP_ORDER_TAG = "step:"
+EN_ORDINAL_WORDS = frozenset(
+    {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+     "tenth"}
+)  # fmt: skip
 
 # Tags of times and orders that name no particular moment or thing (a part of the
 # day, a season, "how many days", "first"): a question that adds one usually asks

@@ -446,8 +446,14 @@ class PromptPreprocessor:
             if token.like_num or counted or token.ent_type_ in lexicon.NUMBER_LABELS:
                 value = _number(token.text)
                 if value is not None and (token.like_num or counted or in_quantity):
-                    # "What should I do first": an order of steps, not a first thing.
-                    adverbial = token.ent_type_ == "ORDINAL" and token.dep_ == "advmod"
+                    # "What should I do first": an order of steps, not a first thing
+                    # (whether or not the recogniser tagged it an ordinal).
+                    ordinal = (
+                        token.ent_type_ == "ORDINAL"
+                        or lower in lexicon.EN_ORDINAL_WORDS
+                        or _ORDINAL_SUFFIX.match(lower) is not None
+                    )
+                    adverbial = ordinal and token.dep_ == "advmod"
                     draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)
                     continue
             tag = lexicon.EN_TEMPORAL.get(lower) or lexicon.EN_TEMPORAL.get(token.lemma_.lower())
@@ -682,13 +688,14 @@ class PromptPreprocessor:
 
     def _segments(self, text: str) -> list[tuple[str, str]]:
         """jieba's words and tags, with words its HMM glued across a function word
-        cut apart.
+        or a numeral cut apart.
 
         Where text runs outside its dictionary, jieba's HMM makes up words, and
-        these may swallow a negator, a preposition or a particle (绿植对猫不 in
-        哪些绿植对猫不安全, 取不 in 取不下来), hiding a negation or a noun. Such a
-        word is cut again without the HMM at its function words, and the runs
-        between them are cut as text of their own (绿植 / 对 / 猫 / 不).
+        these may swallow a negator, a preposition, a particle or a number (绿植对猫不
+        in 哪些绿植对猫不安全, 取不 in 取不下来, 练三 in 每天练三小时), hiding a
+        negation, a noun or a number. Such a word is cut again without the HMM at
+        those words, and the runs between them are cut as text of their own
+        (绿植 / 对 / 猫 / 不, 练 / 三).
         """
         pairs: list[tuple[str, str]] = []
         for piece in self._posseg.cut(text):
@@ -697,16 +704,25 @@ class PromptPreprocessor:
                 pairs.append((word, flag))
                 continue
             parts = [(p.word, p.flag) for p in self._posseg.cut(word, HMM=False)]
-            if not any(self._function_word(w, f) for w, f in parts):
+            if not any(self._splits_glued(w, f) for w, f in parts):
                 pairs.append((word, flag))
                 continue
-            for is_function, group in itertools.groupby(parts, lambda p: self._function_word(*p)):
+            for is_function, group in itertools.groupby(parts, lambda p: self._splits_glued(*p)):
                 if is_function:
                     pairs.extend(group)
                 else:
                     run = "".join(w for w, _ in group)
                     pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
         return _join_unlike(pairs)
+
+    @classmethod
+    def _splits_glued(cls, word: str, flag: str) -> bool:
+        """Whether a word cuts apart a word the HMM made up: a function word or a
+        numeral (三, 两百; a lone 一 is as often "a" and "whole")."""
+        numeral = (
+            flag == "m" and word != "一" and lexicon.ZH_NUMERAL.fullmatch(word) is not None
+        )
+        return numeral or cls._function_word(word, flag)
 
     @staticmethod
     def _function_word(word: str, flag: str) -> bool:
