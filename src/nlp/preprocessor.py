@@ -719,9 +719,7 @@ class PromptPreprocessor:
     def _splits_glued(cls, word: str, flag: str) -> bool:
         """Whether a word cuts apart a word the HMM made up: a function word or a
         numeral (三, 两百; a lone 一 is as often "a" and "whole")."""
-        numeral = (
-            flag == "m" and word != "一" and lexicon.ZH_NUMERAL.fullmatch(word) is not None
-        )
+        numeral = flag == "m" and word != "一" and lexicon.ZH_NUMERAL.fullmatch(word) is not None
         return numeral or cls._function_word(word, flag)
 
     @staticmethod
