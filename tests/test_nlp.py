@@ -630,6 +630,12 @@ async def test_opposite_words_of_order_amount_and_state(nlp, a, b, guard) -> Non
         ("How is atomic energy produced?", "How is nuclear power produced?", None),
         ("Is solar power expensive to install?", "Is wind power expensive to install?",
          "subject"),
+        # A word both prompts say is not also a broader word for one of their nouns:
+        # WordNet files a cello under "string" (a bowed instrument), "cello" read as a verb.
+        ("When should I put new strings on my viola?",
+         "How often should cello strings be replaced?", "subject"),
+        ("How often should I replace my violin strings?",
+         "When is it time to put new strings on a violin?", None),
     ],
 )  # fmt: skip
 async def test_a_word_written_closed_or_open(nlp, a, b, guard) -> None:

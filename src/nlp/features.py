@@ -311,7 +311,10 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     (光速 / 光的速度), or, given ``same``, a synonym of it (fridge / refrigerator).
     """
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
-    covered = _coverage(b, same)
+    # A word both prompts say stands for itself: it cannot also stand in for another
+    # of ``a``'s nouns as a synonym (the violin's "strings" / "cello strings": a cello
+    # is a kind of "string" in WordNet, and "string" is said on both sides).
+    covered = _coverage(b, same, taken={*a.anchors, *a.entities})
     # "tie-break" / "tiebreak", "eye glasses" / "eyeglasses": one word written as two.
     said = _words(b)
     closed = {part for x, y, joined in _joined_pairs(a) if joined in said for part in (x, y)}
@@ -338,14 +341,18 @@ def _joined_pairs(f: PromptFeatures) -> list[tuple[str, str, str]]:
     ]
 
 
-def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bool]:
+def _coverage(
+    b: PromptFeatures, same: SameMeaning | None, taken: Iterable[str] = ()
+) -> Callable[[str], bool]:
     """Whether prompt ``b`` says a word: the word itself, a word of the same stem,
     every one of its characters in Chinese, a word asking for the same aspect
-    (symptom / sign, 好处 / 益处: ``lexicon.ASPECTS``) or, given ``same``, a synonym.
+    (symptom / sign, 好处 / 益处: ``lexicon.ASPECTS``) or, given ``same``, a synonym
+    among its words not in ``taken``.
 
     ``b``'s words and text are gathered once for all the words asked about.
     """
     words = _words(b) | {joined for _, _, joined in _joined_pairs(b)}
+    free = words - set(taken)
     text = b.text.lower()
     aspects = {lexicon.ASPECTS[w] for w in words if w in lexicon.ASPECTS}
 
@@ -359,7 +366,7 @@ def _coverage(b: PromptFeatures, same: SameMeaning | None) -> Callable[[str], bo
             _shortens(w, word) for w in words
         ):
             return True
-        return _synonym_in(word, words, same)
+        return _synonym_in(word, free, same)
 
     return covers
 

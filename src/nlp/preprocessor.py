@@ -495,11 +495,18 @@ class PromptPreprocessor:
                 token.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "NUM") and not token.is_stop
             ):
                 # A word WordNet knows only as a noun is one whatever the tagger says
-                # ("ant", "sticker" read as "more sticky"), and is taken as written;
-                # but a verb form is a verb ("after cooking").
+                # ("ant", "sticker" read as "more sticky", "cello strings" read as a
+                # verb), and is taken as written; but a form of a verb is a verb
+                # ("after cooking").
                 mistagged = in_noun_place or (
-                    token.pos_ not in ("NOUN", "VERB", "NUM")
-                    and self.thesaurus is not None
+                    self.thesaurus is not None
+                    and (
+                        token.pos_ not in ("NOUN", "VERB", "NUM")
+                        or (
+                            token.pos_ == "VERB"
+                            and not self.thesaurus.is_english_verb(token.lemma_.lower())
+                        )
+                    )
                     and self.thesaurus.is_english_noun_only(lower)
                 )
                 lemma = lower if mistagged else token.lemma_.lower()
