@@ -434,6 +434,12 @@ async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> No
         ("怎样才能背单词背得快？", "有什么快速记单词的方法？", None),
         # 挂画 is hanging a picture: 画 is mostly a picture in Cilin, though also "to draw".
         ("租房子怎么挂画不伤墙？", "租房子怎么装窗帘不伤墙？", "subject"),
+        # A verb-object word Cilin gives a synonym sharing none of its characters names
+        # no thing (出门 / 外出 / 去往): 门 is not what is asked about. Weather is.
+        ("每次出门都很焦虑怎么办？", "外出时总感到焦虑该如何调节情绪？", None),
+        ("打雷时狗狗很害怕怎么办？", "放鞭炮时狗狗很害怕怎么办？", "subject"),
+        # 注意 is a stop word, not a verb with an object.
+        ("台风天出门要注意什么？", "刮台风的时候外出要当心什么？", None),
     ],
 )  # fmt: skip
 async def test_chinese_words_jieba_glues_or_cuts_apart(nlp, a, b, guard) -> None:

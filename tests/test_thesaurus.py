@@ -93,6 +93,11 @@ def test_word_classes(thesaurus) -> None:
     assert not thesaurus.is_chinese_non_noun("杭州") and not thesaurus.is_chinese_non_noun("弹钢琴")
     assert thesaurus.lists_chinese_word("喝酒")
     assert not thesaurus.lists_chinese_word("弹钢琴")
+    # A synonym sharing no character: the word means more than its parts.
+    assert thesaurus.is_chinese_idiom("出门") and thesaurus.is_chinese_idiom("吃饭")
+    assert not thesaurus.is_chinese_idiom("喝酒") and not thesaurus.is_chinese_idiom("弹钢琴")
+    assert thesaurus.is_chinese_natural_phenomenon("打雷")
+    assert not thesaurus.is_chinese_natural_phenomenon("出门")
 
 
 def test_a_missing_package_is_named() -> None:

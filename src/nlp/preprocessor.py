@@ -645,12 +645,12 @@ class PromptPreprocessor:
                 if (self._dictionary_tag(place) or "").startswith("n"):
                     draft.anchors.append(place)
                     continue
-            noun = self._chinese_object(word, flag)
+            noun = None if word in stop_words else self._chinese_object(word, flag)
             if noun is not None:
                 # A two-character word tagged as a noun is a compound naming a thing
                 # of its own (浴帘, a bath curtain, is not any 帘): keep it too. Longer
                 # ones are phrases (弹钢琴, 背单词), and verbs are verbs (喝酒).
-                whole = len(word) == 2 and not flag.startswith("v")
+                whole = len(word) == 2 and not flag.startswith("v") and noun != word
                 draft.anchors.extend((word, noun) if whole else (noun,))
                 continue
             if (head := self._phrase_head(word, flag)) is not None:
@@ -785,12 +785,24 @@ class PromptPreprocessor:
         state, the thing is compared as the subject and the rest, as in English, as
         a content word only.
         A word Cilin lists whole stays whole: a dish (烤鸭), a sport (滑冰), a
-        condition (头疼).
+        condition (头疼); so does one whose parts no longer say what it means, where
+        Cilin lists a synonym sharing none of its characters (出门 / 外出 / 去往,
+        吃饭 / 用餐, 搬家 / 迁居; not 喝酒 / 饮酒 / 喝): it names no thing, except
+        weather, which is the word itself (打雷 / 霹雳).
         """
         thesaurus = self.thesaurus
         if thesaurus is None or len(word) < 2:
             return None
-        listed = thesaurus.lists_chinese_word(word)
+        noun = self._object_part(word, flag)
+        if noun is not None and thesaurus.is_chinese_idiom(word):
+            # Weather is asked about as a thing: 打雷时狗害怕 / 放鞭炮时.
+            return word if thesaurus.is_chinese_natural_phenomenon(word) else None
+        return noun
+
+    def _object_part(self, word: str, flag: str) -> str | None:
+        """The part of a word naming a thing, next to a part naming an action or state."""
+        assert self.thesaurus is not None
+        listed = self.thesaurus.lists_chinese_word(word)
         if flag.startswith(("v", "a")) and not listed:
             for cut in (1, 2):
                 noun, state = word[:cut], word[cut:]

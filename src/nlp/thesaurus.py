@@ -47,6 +47,8 @@ _CILIN_NAMING = ("A", "B", "C", "D")
 _CILIN_CONCRETE = ("A", "B", "C")
 # Cilin's subclass of places.
 _CILIN_PLACES = ("Cb",)
+# Cilin's subclass of natural phenomena: weather (打雷, 下雨), tides, quakes.
+_CILIN_NATURAL_PHENOMENA = ("Ia",)
 # Cilin's subclass of physiological states: illnesses, symptoms, pregnancy.
 _CILIN_BODILY_STATES = ("Ib",)
 # Cilin's class of qualities: adjectives.
@@ -143,6 +145,11 @@ class Thesaurus:
     def __init__(self, wordnet: _WordNet, cilin: dict[str, tuple[str, ...]]) -> None:
         self._wordnet = wordnet
         self._cilin = cilin
+        groups: dict[str, list[str]] = {}
+        for word, codes in cilin.items():
+            for code in codes:
+                groups.setdefault(code, []).append(word)
+        self._cilin_groups = {code: tuple(words) for code, words in groups.items()}
         # Guards ask about the same few word pairs again and again (about 25 µs each).
         self.same = lru_cache(maxsize=65536)(self._same)
         self.opposite = lru_cache(maxsize=65536)(self._opposite)
@@ -329,6 +336,20 @@ class Thesaurus:
     def _synonym_groups(self, word: str) -> set[str]:
         """The Cilin synonym groups (codes ending in ``=``) that list ``word``."""
         return {c for c in self._cilin.get(word, ()) if c.endswith("=")}
+
+    def is_chinese_idiom(self, word: str) -> bool:
+        """Whether a Cilin synonym of ``word`` shares none of its characters: its
+        meaning is more than its parts (出门 / 去往, 吃饭 / 用餐), unlike 喝酒 / 饮酒."""
+        groups = self._synonym_groups(word)
+        return any(
+            len(other) > 1 and not set(other) & set(word)
+            for group in groups
+            for other in self._cilin_groups.get(group, ())
+        )
+
+    def is_chinese_natural_phenomenon(self, word: str) -> bool:
+        """Whether Cilin files some sense of ``word`` under natural phenomena (打雷, 下雨)."""
+        return self._cilin_any(word, _CILIN_NATURAL_PHENOMENA)
 
     def chinese_same(self, x: str, y: str) -> bool:
         """Whether two Chinese words share a Cilin synonym group, or differ only in
