@@ -452,6 +452,12 @@ async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
     assert "·不" in result.words and "猫" in result.anchors
 
 
+async def test_a_word_glued_after_when_is_cut_there(nlp) -> None:
+    # jieba's HMM makes 时侧 of 跳绳时 / 侧腰.
+    result = await features(nlp, "跳绳时侧腰疼怎么办？")
+    assert "时侧" not in result.words and "时侧" not in result.anchors
+
+
 @pytest.mark.parametrize(
     ("a", "b", "guard"),
     [

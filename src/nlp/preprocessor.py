@@ -724,10 +724,11 @@ class PromptPreprocessor:
 
     @classmethod
     def _splits_glued(cls, word: str, flag: str) -> bool:
-        """Whether a word cuts apart a word the HMM made up: a function word or a
-        numeral (三, 两百; a lone 一 is as often "a" and "whole")."""
+        """Whether a word cuts apart a word the HMM made up: a function word, 时
+        ("when": 跑步时 / 侧腹部, not 时侧) or a numeral (三, 两百; a lone 一 is as
+        often "a" and "whole")."""
         numeral = flag == "m" and word != "一" and lexicon.ZH_NUMERAL.fullmatch(word) is not None
-        return numeral or cls._function_word(word, flag)
+        return numeral or word == "时" or cls._function_word(word, flag)
 
     @staticmethod
     def _function_word(word: str, flag: str) -> bool:
