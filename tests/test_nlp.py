@@ -539,6 +539,13 @@ async def test_two_words_trading_places(nlp, a, b, guard) -> None:
         ("What is the role of a midwife?", "What does a midwife do?", None),
         ("What is the role of a midwife?", "What is the role of a doula?", "subject"),
         ("What is the purpose of a will?", "What is the cost of a will?", "substitution"),
+        # An -ing form as the object of a verb or preposition names an activity; after
+        # a preposition of time it sets the scene.
+        ("How long does it take to learn snorkeling?",
+         "How long until I can teach myself juggling?", "subject"),
+        ("How can I get better at juggling?", "What helps me improve my juggling?", None),
+        ("How long should chicken rest after cooking?",
+         "How many minutes should chicken rest once it comes off the heat?", None),
     ],
 )  # fmt: skip
 async def test_nouns_the_small_model_misses_and_frames_of_purpose(nlp, a, b, guard) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "EN_TASKS",
     "EN_TEMPORAL",
     "EN_TIMES",
+    "EN_TIME_PREPOSITIONS",
     "EN_TRANSLATION_PHRASE",
     "FRAME_NOUNS",
     "NUMBER_LABELS",
@@ -67,6 +68,9 @@ NUMBER_LABELS = frozenset({"CARDINAL", "ORDINAL", "MONEY", "PERCENT"})
 # Words saying how many times, which the tagger does not read as numbers ("once" is
 # left out: it is as often "as soon as").
 EN_TIMES = frozenset({"twice", "thrice"})
+
+# Prepositions that place an action in time ("after cooking", "before diving").
+EN_TIME_PREPOSITIONS = frozenset({"after", "before", "while", "during", "since", "until", "when"})
 
 EN_NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,

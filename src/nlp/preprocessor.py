@@ -498,16 +498,20 @@ class PromptPreprocessor:
                 # ("ant", "sticker" read as "more sticky", "cello strings" read as a
                 # verb), and is taken as written; but a form of a verb is a verb
                 # ("after cooking").
-                mistagged = in_noun_place or (
-                    self.thesaurus is not None
-                    and (
-                        token.pos_ not in ("NOUN", "VERB", "NUM")
-                        or (
-                            token.pos_ == "VERB"
-                            and not self.thesaurus.is_english_verb(token.lemma_.lower())
+                mistagged = (
+                    in_noun_place
+                    or self._gerund_named(token)
+                    or (
+                        self.thesaurus is not None
+                        and (
+                            token.pos_ not in ("NOUN", "VERB", "NUM")
+                            or (
+                                token.pos_ == "VERB"
+                                and not self.thesaurus.is_english_verb(token.lemma_.lower())
+                            )
                         )
+                        and self.thesaurus.is_english_noun_only(lower)
                     )
-                    and self.thesaurus.is_english_noun_only(lower)
                 )
                 lemma = lower if mistagged else token.lemma_.lower()
                 draft.terms.add(lemma)
@@ -528,6 +532,22 @@ class PromptPreprocessor:
             draft.tasks.add("translation")
         draft.flow = _english_flow(doc)
         return draft.build(text, "en")
+
+    def _gerund_named(self, token: Any) -> bool:
+        """Whether an -ing form names an activity as a noun would: the object of a verb
+        or preposition, with no object of its own ("go skydiving", "teach myself
+        juggling", "better at knitting"), and a noun in WordNet. After a preposition
+        of time it sets the scene ("rest after cooking")."""
+        return (
+            token.tag_ == "VBG"
+            and (
+                token.dep_ == "dobj"
+                or (token.dep_ == "pobj" and token.head.lower_ not in lexicon.EN_TIME_PREPOSITIONS)
+            )
+            and not any(c.dep_ in ("dobj", "prt") for c in token.children)
+            and self.thesaurus is not None
+            and self.thesaurus.is_english_noun(token.lower_)
+        )
 
     def _english_verb_as_name(self, token: Any) -> bool:
         """Whether the small model took a verb for a name: one it tagged as a verb
