@@ -745,3 +745,15 @@ async def test_counts_that_are_and_are_not_numbers(nlp, a, b, guard) -> None:
 )  # fmt: skip
 async def test_a_move_or_change_reversed(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
+
+
+@pytest.mark.parametrize(
+    ("text", "flow"),
+    [
+        ("怎么把摄氏度变成华氏度？", ("摄氏度", "华氏度")),
+        # 因为 ("because") ends like 成为 but names no target.
+        ("把钥匙忘在家里是因为太累吗？", ()),
+    ],
+)  # fmt: skip
+async def test_what_marks_the_target_of_a_chinese_change(nlp, text, flow) -> None:
+    assert (await features(nlp, text)).flow == flow

@@ -47,6 +47,7 @@ __all__ = [
     "ZH_NEGATING_PREFIXES",
     "ZH_NEGATORS",
     "ZH_NOT_NEGATIONS",
+    "ZH_NOT_TARGET_MARKERS",
     "ZH_OPEN_CLASS_FLAGS",
     "ZH_PRODUCING_VERBS",
     "ZH_QUESTION_FORMS",
@@ -339,6 +340,9 @@ ZH_DIRECTION = frozenset(
 ZH_DIRECTION_IN_WORDS = ("成", "为", "到", "往", "至")
 # Words before the target of a move ("to"): 从广州到深圳, 怎么从机场去市中心.
 ZH_TARGET_MARKERS = frozenset({"到", "去", "往", "至", "成", "兑换", "兑"})
+# Words ending like a marker of a change's target (为, 到) that mark none: "because",
+# "think", "as", "get", "feel", "meet", "come to think", "until".
+ZH_NOT_TARGET_MARKERS = ("因为", "认为", "以为", "作为", "得到", "感到", "遇到", "想到", "直到")
 # Words read past when looking for what a flow marker names (从我的手机: 手机).
 ZH_FLOW_SKIP = frozenset({"我", "我的", "的", "你", "你的", "这个", "那个", "一个", "里", "上"})
 # English prepositions before the target of a move or change.

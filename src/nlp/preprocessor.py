@@ -238,7 +238,12 @@ def _chinese_flow(words: list[str]) -> tuple[str, ...]:
             source = named_after(i)
         elif target is None and (
             word in lexicon.ZH_TARGET_MARKERS
-            or (len(word) > 1 and word.endswith(lexicon.ZH_DIRECTION_IN_WORDS))
+            # 换成, 传到; not a word ending in one that marks none (因为, 是因为, 认为).
+            or (
+                len(word) > 1
+                and word.endswith(lexicon.ZH_DIRECTION_IN_WORDS)
+                and not word.endswith(lexicon.ZH_NOT_TARGET_MARKERS)
+            )
         ):
             target = named_after(i)
             if source is None and word in lexicon.ZH_TARGET_MARKERS and i > 0:
