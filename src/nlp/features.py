@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -243,22 +244,24 @@ _NAME_RUN = re.compile(r"\b[A-Z][A-Za-z]*(?:[ -](?:(?:of|and|for|the) )?[A-Z][A-
 _NAME_PART = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z][a-z]*")
 
 
-def _name_runs(f: PromptFeatures) -> list[tuple[frozenset[str], str, bool]]:
+@functools.lru_cache(maxsize=4096)
+def _name_runs(text: str) -> tuple[tuple[frozenset[str], str, bool], ...]:
     """The runs of capitalised words in a prompt as written: each run's words
     (lower-cased), its initials, and whether it is written in initials already.
 
     A capitalised word gives its initial, and a word in capitals all its letters:
     "Visual Studio Code" and "VS Code" both give "vsc", "JavaScript" and "JS" "js".
+    Cached by text: the guards ask for one prompt's runs once per word they check.
     """
     runs = []
-    for match in _NAME_RUN.finditer(f.text):
+    for match in _NAME_RUN.finditer(text):
         run = match.group()
         parts = _NAME_PART.findall(run)
         initials = "".join(p if p.isupper() and len(p) > 1 else p[0] for p in parts).lower()
         if len(initials) >= 2:
             short = any(p.isupper() and len(p) > 1 for p in parts)
             runs.append((frozenset(re.split(r"[ -]", run.lower())), initials, short))
-    return runs
+    return tuple(runs)
 
 
 def _abbreviated(word: str, a: PromptFeatures, b: PromptFeatures) -> bool:
@@ -266,10 +269,10 @@ def _abbreviated(word: str, a: PromptFeatures, b: PromptFeatures) -> bool:
     ``a`` spells it out, or the other way round (JS / JavaScript, UN / United Nations);
     or ``word`` is written in capitals in ``a`` and ``b`` spells it out in content
     words, capitalised or not (SSD / solid-state drive)."""
-    theirs = _name_runs(b)
+    theirs = _name_runs(b.text)
     if any(
         initials == other and (short or other_short) and words != other_words
-        for words, initials, short in _name_runs(a)
+        for words, initials, short in _name_runs(a.text)
         if word in words
         for other_words, other, other_short in theirs
     ):
