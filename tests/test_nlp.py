@@ -452,6 +452,12 @@ async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
     assert "·不" in result.words and "猫" in result.anchors
 
 
+async def test_zero_before_a_background_is_no_number(nlp) -> None:
+    # 零基础 ("from zero") is a beginner; 零 before a unit is still 0.
+    assert (await features(nlp, "零基础学游泳要多久？")).quantities == frozenset()
+    assert "0" in (await features(nlp, "零下五度要穿什么？")).quantities
+
+
 async def test_a_word_glued_after_when_is_cut_there(nlp) -> None:
     # jieba's HMM makes 时侧 of 跳绳时 / 侧腰.
     result = await features(nlp, "跳绳时侧腰疼怎么办？")

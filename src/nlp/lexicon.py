@@ -46,6 +46,7 @@ __all__ = [
     "ZH_MODALS",
     "ZH_NEGATING_PREFIXES",
     "ZH_NEGATORS",
+    "ZH_NONE_AFTER_ZERO",
     "ZH_NOT_NEGATIONS",
     "ZH_NOT_TARGET_MARKERS",
     "ZH_OPEN_CLASS_FLAGS",
@@ -368,6 +369,8 @@ ZH_TEMPORAL = {
 _ZH_DIGITS = {"零": 0, "\u3007": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
               "七": 7, "八": 8, "九": 9}  # fmt: skip
 _ZH_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
+# Words after which 零 means "no" rather than 0: 零基础 (a beginner), 零经验.
+ZH_NONE_AFTER_ZERO = frozenset({"基础", "经验", "门槛"})
 ZH_NUMERAL = re.compile("[零\u3007一二两三四五六七八九十百千万亿]+")
 
 

@@ -649,6 +649,9 @@ class PromptPreprocessor:
             if tag is not None:
                 draft.quantity(tag)
                 continue
+            following = pairs[k + 1][0].strip() if k + 1 < len(pairs) else ""
+            if word == "零" and following in lexicon.ZH_NONE_AFTER_ZERO:
+                continue  # 零基础 is "a beginner", not the number 0
             found = self._zh_numbers(word, flag)
             if found:
                 for value in found:
