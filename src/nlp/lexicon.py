@@ -74,14 +74,18 @@ EN_TIMES = frozenset({"twice", "thrice"})
 # Prepositions that place an action in time ("after cooking", "before diving").
 EN_TIME_PREPOSITIONS = frozenset({"after", "before", "while", "during", "since", "until", "when"})
 
+# Ordinals written out, first to tenth, in order.
+EN_ORDINAL_WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh",
+                    "eighth", "ninth", "tenth")  # fmt: skip
+
 EN_NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
     "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
     "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
     "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
-    "million": 1_000_000, "billion": 1_000_000_000, "first": 1, "second": 2, "third": 3,
-    "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+    "million": 1_000_000, "billion": 1_000_000_000,
+    **{word: n for n, word in enumerate(EN_ORDINAL_WORDS, start=1)},
     "half": 0.5, "twice": 2, "thrice": 3, "double": 2, "triple": 3, "dozen": 12,
 }  # fmt: skip
 
@@ -110,10 +114,6 @@ EN_DAYTIME_BEFORE = (("during", "the"), ("in", "the"), ("through", "the"))
 
 # An ordinal used as an adverb ("what should I do first") orders steps.
 STEP_ORDER_TAG = "step:"
-EN_ORDINAL_WORDS = frozenset(
-    {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-     "tenth"}
-)  # fmt: skip
 
 # Tags of times and orders that name no particular moment or thing (a part of the
 # day, a season, "how many days", "first"): a question that adds one usually asks

@@ -649,8 +649,11 @@ class PromptPreprocessor:
             if tag is not None:
                 draft.quantity(tag)
                 continue
-            following = pairs[k + 1][0].strip() if k + 1 < len(pairs) else ""
-            if word == "零" and following in lexicon.ZH_NONE_AFTER_ZERO:
+            if (
+                word == "零"
+                and k + 1 < len(pairs)
+                and pairs[k + 1][0].strip() in lexicon.ZH_NONE_AFTER_ZERO
+            ):
                 continue  # 零基础 is "a beginner", not the number 0
             found = self._zh_numbers(word, flag)
             if found:
@@ -742,8 +745,8 @@ class PromptPreprocessor:
             if not any(self._splits_glued(w, f) for w, f in parts):
                 pairs.append((word, flag))
                 continue
-            for is_function, group in itertools.groupby(parts, lambda p: self._splits_glued(*p)):
-                if is_function:
+            for splits, group in itertools.groupby(parts, lambda p: self._splits_glued(*p)):
+                if splits:
                     pairs.extend(group)
                 else:
                     run = "".join(w for w, _ in group)
