@@ -452,6 +452,19 @@ async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
     assert "·不" in result.words and "猫" in result.anchors
 
 
+async def test_a_condition_is_asked_about_whole(nlp) -> None:
+    # 晕船 (seasick) is listed by Cilin as a bodily state: not a verb acting on a 船.
+    result = await features(nlp, "坐轮船晕船怎么办？")
+    assert "晕船" in result.anchors and "船" not in result.anchors
+
+
+async def test_a_thing_jieba_tags_as_a_place_is_a_noun(nlp) -> None:
+    # 场地 (a ground) and 墙壁 (a wall) carry jieba's place tag; 手上 is "on the hand".
+    assert "场地" in (await features(nlp, "打羽毛球需要多大的场地？")).anchors
+    assert "墙壁" in (await features(nlp, "墙壁发霉了怎么处理？")).anchors
+    assert "手" in (await features(nlp, "手上起皮怎么办？")).anchors
+
+
 async def test_zero_before_a_background_is_no_number(nlp) -> None:
     # 零基础 ("from zero") is a beginner; 零 before a unit is still 0.
     assert (await features(nlp, "零基础学游泳要多久？")).quantities == frozenset()
@@ -747,6 +760,7 @@ async def test_counts_that_are_and_are_not_numbers(nlp, a, b, guard) -> None:
         # Names with a digit trade places too; a word lemmatised two ways is one word.
         ("Can I transfer a saved game from PS4 to PS5?",
          "Can I transfer a saved game from PS5 to PS4?", "direction"),
+        ("海里换算成节怎么算？", "节换算成海里怎么算？", "direction"),
     ],
 )  # fmt: skip
 async def test_a_move_or_change_reversed(nlp, a, b, guard) -> None:
@@ -757,6 +771,10 @@ async def test_a_move_or_change_reversed(nlp, a, b, guard) -> None:
     ("text", "flow"),
     [
         ("怎么把摄氏度变成华氏度？", ("摄氏度", "华氏度")),
+        # Without 把, the source comes before the verb: 英寸 / 换算 / 成 / 尺.
+        ("英寸换算成尺怎么算？", ("英寸", "尺")),
+        # jieba's HMM glues the marker to what follows (换算 / 成节): cut there.
+        ("公里每小时换算成节怎么算？", ("小时", "节")),
         # 因为 ("because") ends like 成为 but names no target.
         ("把钥匙忘在家里是因为太累吗？", ()),
     ],

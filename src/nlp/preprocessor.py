@@ -34,7 +34,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,10 +223,11 @@ def _english_flow(doc: Any) -> tuple[str, ...]:
     return (source, target) if source and target and source != target else ()
 
 
-def _chinese_flow(words: list[str]) -> tuple[str, ...]:
+def _chinese_flow(words: list[str], is_verb: Callable[[str], bool]) -> tuple[str, ...]:
     """``(source, target)`` of a move or a change in segmented Chinese: the word after
-    从 (or 把), or the word just before a lone 到 / 去 / 往 / 至; and the word after
-    that marker or after a word ending in one (换成, 传到)."""
+    从 (or 把), or the word just before a lone 到 / 去 / 往 / 至 / 成 (or before the
+    verb there: 英寸 in 英寸换算成尺); and the word after that marker or after a word
+    ending in one (换成, 传到)."""
     plain = [w.lstrip(FUNCTION_WORD) for w in words]
 
     def named_after(i: int) -> str | None:
@@ -247,8 +248,8 @@ def _chinese_flow(words: list[str]) -> tuple[str, ...]:
         ):
             target = named_after(i)
             if source is None and word in lexicon.ZH_TARGET_MARKERS and i > 0:
-                before = words[i - 1]
-                source = None if before.startswith(FUNCTION_WORD) else before
+                j = i - 1 if i < 2 or not is_verb(words[i - 1]) else i - 2
+                source = None if words[j].startswith(FUNCTION_WORD) else words[j]
     return (source, target) if source and target and source != target else ()
 
 
@@ -710,23 +711,37 @@ class PromptPreprocessor:
             )
             if is_name:
                 draft.entity(word.lower())
-            elif word not in stop_words and (
-                flag.startswith("n")
-                or (
-                    self.thesaurus is not None
-                    and flag.startswith(lexicon.ZH_OPEN_CLASS_FLAGS)
-                    and self.thesaurus.is_chinese_noun(word)
+            elif (
+                word not in stop_words
+                and word not in lexicon.ZH_TARGET_MARKERS
+                and (
+                    flag.startswith("n")
+                    or (
+                        # jieba's place tag on a thing or a space of its own (场地, 墙壁),
+                        # not on a place made with "on / in" (手上, 室内: above).
+                        flag == "s"
+                        and word[-1] not in lexicon.ZH_LOCATIVES
+                        and self.thesaurus is not None
+                        and self.thesaurus.is_chinese_thing_name(word)
+                    )
+                    or (
+                        self.thesaurus is not None
+                        and flag.startswith(lexicon.ZH_OPEN_CLASS_FLAGS)
+                        and self.thesaurus.is_chinese_noun(word)
+                    )
                 )
             ):
                 draft.anchors.append(word)
         if lexicon.ZH_TRANSLATION_PHRASE.search(text):
             draft.tasks.add("translation")
-        draft.flow = _chinese_flow(draft.words)
+        draft.flow = _chinese_flow(
+            draft.words, lambda w: (self._dictionary_tag(w) or "").startswith("v")
+        )
         return draft.build(text, language)
 
     def _segments(self, text: str) -> list[tuple[str, str]]:
-        """jieba's words and tags, with words its HMM glued across a function word
-        or a numeral cut apart.
+        """jieba's words and tags, with words its HMM glued across a function word,
+        a numeral or a verb's target marker cut apart.
 
         Where text runs outside its dictionary, jieba's HMM makes up words, and
         these may swallow a negator, a preposition, a particle or a number (绿植对猫不
@@ -740,6 +755,11 @@ class PromptPreprocessor:
             word, flag = piece.word, piece.flag
             if len(word) < 2 or self._dictionary_tag(word) is not None or not _CJK.search(word):
                 pairs.append((word, flag))
+                continue
+            if word[0] in lexicon.ZH_TARGET_MARKERS and pairs and pairs[-1][1].startswith("v"):
+                # A verb's "into / to" glued to what follows it: 换算 / 成节 is 换算 / 成 / 节.
+                pairs.append((word[0], self._dictionary_tag(word[0]) or "v"))
+                pairs.extend((p.word, p.flag) for p in self._posseg.cut(word[1:]))
                 continue
             parts = [(p.word, p.flag) for p in self._posseg.cut(word, HMM=False)]
             if not any(self._splits_glued(w, f) for w, f in parts):
@@ -835,6 +855,8 @@ class PromptPreprocessor:
         """The part of a word naming a thing, next to a part naming an action or state."""
         assert self.thesaurus is not None
         listed = self.thesaurus.lists_chinese_word(word)
+        if listed and self.thesaurus.is_chinese_condition(word):
+            return None  # a condition is asked about whole: 晕船 is not a 船
         if flag.startswith(("v", "a")) and not listed:
             for cut in (1, 2):
                 noun, state = word[:cut], word[cut:]
