@@ -458,6 +458,12 @@ async def test_a_condition_is_asked_about_whole(nlp) -> None:
     assert "晕船" in result.anchors and "船" not in result.anchors
 
 
+async def test_a_verb_object_word_is_about_the_longest_thing_it_ends_in(nlp) -> None:
+    # 下围棋: 围棋 (go, a verb in jieba's dictionary, a game in Cilin), not any 棋.
+    result = await features(nlp, "下围棋有哪些基本规则？")
+    assert "围棋" in result.anchors and "棋" not in result.anchors
+
+
 async def test_a_thing_jieba_tags_as_a_place_is_a_noun(nlp) -> None:
     # 场地 (a ground) and 墙壁 (a wall) carry jieba's place tag; 手上 is "on the hand".
     assert "场地" in (await features(nlp, "打羽毛球需要多大的场地？")).anchors

@@ -872,7 +872,8 @@ class PromptPreprocessor:
                     self._chinese_predicate(before, verbs_only=True)
                     or self._chinese_predicate(before[-1], verbs_only=True)
                 ):
-                    return noun
+                    # The longest thing it ends in: 下围棋 is about 围棋, not any 棋.
+                    return word[1:] if cut == 2 and self._chinese_thing(word[1:]) else noun
         return None
 
     def _phrase_head(self, word: str, flag: str) -> str | None:
@@ -891,15 +892,15 @@ class PromptPreprocessor:
         return head if self.thesaurus.is_chinese_noun(head) else None
 
     def _chinese_thing(self, word: str) -> bool:
-        """A noun by jieba's tag that Cilin files only among people and things."""
-        return (
-            bool(word)
-            and (self._dictionary_tag(word) or "").startswith("n")
-            and self.thesaurus is not None
-            and (
-                self.thesaurus.is_chinese_noun(word)
-                or (len(word) == 1 and self.thesaurus.is_chinese_mostly_noun(word))
-            )
+        """A noun by jieba's tag that Cilin files only among people and things, or a
+        word of two characters or more Cilin files so whatever jieba's tag (围棋, the
+        game, is a verb in jieba's dictionary)."""
+        if not word or self.thesaurus is None:
+            return False
+        if len(word) > 1 and self.thesaurus.is_chinese_noun(word):
+            return True
+        return (self._dictionary_tag(word) or "").startswith("n") and (
+            len(word) == 1 and self.thesaurus.is_chinese_mostly_noun(word)
         )
 
     def _chinese_predicate(self, word: str, *, verbs_only: bool = False) -> bool:
