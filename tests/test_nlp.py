@@ -727,6 +727,15 @@ async def test_a_name_shortened_and_written_out(nlp, a, b, guard) -> None:
         ("Should I water basil twice a week?", "Should I water basil two times a week?", None),
         ("Should I water basil twice a week?", "Should I water basil three times a week?",
          "quantities"),
+        # One or two where the other prompt says no number: other words say as much.
+        ("How do I splice two ropes together?", "What's the way to splice ropes together?", None),
+        ("怎么把两块木板拼接起来？", "木板怎么拼接起来？", None),
+        ("How do I splice ropes together?", "How do I splice five ropes together?",
+         "quantities"),
+        ("How do I splice two ropes together?", "How do I splice three ropes together?",
+         "quantities"),
+        # Not an ordinal: the first is one place in an order, the last another.
+        ("Who won the first Tour de France?", "Who won the last Tour de France?", "quantities"),
         # A Roman numeral after a name is a number; initials that spell one are not.
         ("Which battles ended World War II?", "Which battles ended the Second World War?", None),
         ("How many wives did Henry VIII have?", "How many wives did Henry VII have?",

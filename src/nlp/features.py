@@ -138,7 +138,9 @@ def disagreement(
         return "language"
     if guards.entities and (_unmatched(a, b, same) or _unmatched(b, a, same)):
         return "entities"
-    if guards.quantities and _quantities_differ(a.quantities, b.quantities):
+    if guards.quantities and _quantities_differ(
+        a.quantities, b.quantities, implied=not (_ordinal(a) or _ordinal(b))
+    ):
         return "quantities"
     if guards.negation and a.negated != b.negated:
         negating, other = (a, b) if a.negated else (b, a)
@@ -584,19 +586,38 @@ def _word_at(words: list[str], offset: int) -> str:
     raise IndexError(offset)
 
 
-def _quantities_differ(a: frozenset[str], b: frozenset[str]) -> bool:
+def _ordinal(features: PromptFeatures) -> bool:
+    """Whether a prompt says an ordinal (first, 2nd, 第一): its number is a place in an
+    order, which another prompt may give by other words (the last, 最后)."""
+    return any(
+        w in lexicon.EN_ORDINAL_WORDS or _ORDINAL_WORD.match(w) is not None
+        for w in (w.lstrip(FUNCTION_WORD) for w in features.words)
+    )
+
+
+_ORDINAL_WORD = re.compile(r"\d+(?:st|nd|rd|th)$|第")
+
+
+def _quantities_differ(a: frozenset[str], b: frozenset[str], *, implied: bool = True) -> bool:
     """Whether two prompts' numbers, dates and times disagree.
 
     A vague time (a part of the day, a season, "how many hours") that only one
     prompt names usually sets the scene of the same question ("how much sleep
     does an adult need each night"); any number, date or day, and two vague
     times of one kind that differ (morning / evening, summer / winter), still count.
+    So, given ``implied``, does a one or two said where the other prompt says no
+    number at all: other words say as much ("join two wires" / "solder wires
+    together", "a one-day hike" / "a day hike"). Not an ordinal: "the first person
+    on the moon" / "the last person".
     """
     if a == b:
         return False
     a_exact = {q for q in a if not q.startswith(lexicon.VAGUE_TIME_TAGS)}
     b_exact = {q for q in b if not q.startswith(lexicon.VAGUE_TIME_TAGS)}
-    if a_exact != b_exact:
+    one_sided = not a_exact or not b_exact
+    if a_exact != b_exact and not (
+        implied and one_sided and a_exact | b_exact <= lexicon.IMPLIED_COUNTS
+    ):
         return True
     a_vague, b_vague = _by_kind(a - a_exact), _by_kind(b - b_exact)
     return any(a_vague[kind] != b_vague[kind] for kind in a_vague.keys() & b_vague.keys())

@@ -26,6 +26,7 @@ __all__ = [
     "EN_TIME_PREPOSITIONS",
     "EN_TRANSLATION_PHRASE",
     "FRAME_NOUNS",
+    "IMPLIED_COUNTS",
     "NUMBER_LABELS",
     "OPPOSITES",
     "QUANTITY_LABELS",
@@ -70,6 +71,10 @@ NUMBER_LABELS = frozenset({"CARDINAL", "ORDINAL", "MONEY", "PERCENT"})
 # Words saying how many times, which the tagger does not read as numbers ("once" is
 # left out: it is as often "as soon as").
 EN_TIMES = frozenset({"twice", "thrice"})
+
+# Counts a prompt may say where another says none and asks the same: "a" thing is
+# one, "both" or "together" two.
+IMPLIED_COUNTS = frozenset({"1", "2"})
 
 # Prepositions that place an action in time ("after cooking", "before diving").
 EN_TIME_PREPOSITIONS = frozenset({"after", "before", "while", "during", "since", "until", "when"})
