@@ -498,6 +498,15 @@ async def test_a_word_glued_after_when_is_cut_there(nlp) -> None:
         ("怎么防止狗乱叫？", "狗为什么不叫？", "negation"),
         # Without an averting word the negation still counts.
         ("怎么让宝宝着凉？", "怎么让宝宝不着凉？", "negation"),
+        # A problem told with "what do I do" wants the opposite of what it says: it
+        # asks what "how do I get ..." asks of the opposite.
+        ("我家狗不肯吃狗粮怎么办？", "怎么让狗吃狗粮？", None),
+        ("怎么让鹦鹉不咬人？", "鹦鹉老是咬人该怎么处理？", None),
+        ("My toddler won't brush his teeth, what should I do?",
+         "How do I get my toddler to brush his teeth?", None),
+        # Both tell a problem, or both ask for a result: the negation counts.
+        ("鹦鹉老是咬人怎么办？", "鹦鹉不咬人怎么办？", "negation"),
+        ("怎么让狗吃狗粮？", "怎么让狗不吃狗粮？", "negation"),
     ],
 )  # fmt: skip
 async def test_averting_words_ask_for_a_negation(nlp, a, b, guard) -> None:

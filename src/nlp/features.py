@@ -149,9 +149,9 @@ def disagreement(
         # "How do I stop my dog from pulling" asks what "... not to pull" asks, unless
         # the averting word is what is negated ("foods to avoid" / "not to avoid")
         # or either asks for a cause ("why does my dog not pull").
-        averted = bool(_averting(other) - _averting(negating)) and not (
-            _words_of(a) & lexicon.CAUSE_WORDS or _words_of(b) & lexicon.CAUSE_WORDS
-        )
+        averted = (
+            bool(_averting(other) - _averting(negating)) or _framed_oppositely(negating, other)
+        ) and not (_words_of(a) & lexicon.CAUSE_WORDS or _words_of(b) & lexicon.CAUSE_WORDS)
         if not averted and (
             not negating.negated_words or any(map(_coverage(other, same), negating.negated_words))
         ):
@@ -186,6 +186,20 @@ def disagreement(
         if not union or len(a.terms & b.terms) / len(union) < floor:
             return "terms"
     return None
+
+
+def _framed_oppositely(x: PromptFeatures, y: PromptFeatures) -> bool:
+    """Whether one prompt tells of a problem and asks what to do about it, and the
+    other asks how to bring something about: each wants the opposite of what it
+    says ("my cat keeps jumping on the counter, what do I do" / "how do I get my
+    cat not to jump on the counter", 小孩不肯吃青菜怎么办 / 怎么让孩子吃蔬菜)."""
+    problem_x = lexicon.PROBLEM_FRAME.search(x.text) is not None
+    problem_y = lexicon.PROBLEM_FRAME.search(y.text) is not None
+    goal_x = lexicon.GOAL_FRAME.search(x.text) is not None
+    goal_y = lexicon.GOAL_FRAME.search(y.text) is not None
+    return (problem_x and goal_y and not goal_x and not problem_y) or (
+        problem_y and goal_x and not goal_y and not problem_x
+    )
 
 
 def _same_aspect(x: str, y: str) -> bool:

@@ -26,9 +26,11 @@ __all__ = [
     "EN_TIME_PREPOSITIONS",
     "EN_TRANSLATION_PHRASE",
     "FRAME_NOUNS",
+    "GOAL_FRAME",
     "IMPLIED_COUNTS",
     "NUMBER_LABELS",
     "OPPOSITES",
+    "PROBLEM_FRAME",
     "QUANTITY_LABELS",
     "STEP_ORDER_TAG",
     "SYMMETRIC_CONNECTORS",
@@ -141,6 +143,19 @@ EN_NEGATING_PREDICATES = frozenset({"fail", "unable"})
 # they are no negators themselves ("prevent colds" does not contradict "colds").
 AVERTING_WORDS = frozenset(
     {"prevent", "avoid", "stop", "refuse", "防止", "避免", "预防", "防", "拒绝", "杜绝"}
+)
+
+# A problem told, then what to do about it asked ("... what should I do?", ……怎么办);
+# and a result asked to be brought about ("how do I get my cat to ...", 怎么让……).
+PROBLEM_FRAME = re.compile(
+    r"(?:怎么办|咋办|(?:怎么|怎样|如何)(?:解决|处理))[？?。.!！]*$"
+    r"|\bwhat (?:should|can|do) I do\b|\bwhat to do\b",
+    re.IGNORECASE,
+)
+GOAL_FRAME = re.compile(
+    r"(?:怎么|怎样|如何)(?:才能|才可以|能|可以)?(?:让|使|叫)"
+    r"|\bhow (?:do|can|should) (?:I|you|we) (?:get|make|teach|train)\b|\bhow to (?:get|make)\b",
+    re.IGNORECASE,
 )
 
 # Words that ask for a cause. "Why does my dog not bark" asks something else than
