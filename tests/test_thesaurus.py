@@ -45,6 +45,8 @@ async def with_and_without() -> AsyncIterator[tuple[PromptPreprocessor, PromptPr
         ("老虎", "狮子", False),
         ("电饭煲", "电饭锅", True),  # one character apart, and 煲 / 锅 are both "pot"
         ("小狗", "幼犬", True),  # every differing character a synonym
+        ("冷水袋", "凉水袋", True),  # one character apart inside synonyms (冷水 / 凉水)
+        ("鸡蛋壳", "鸭蛋壳", False),  # 鸡蛋 / 鸭蛋 are not
         ("春季", "秋季", False),  # 春 / 秋 share only a rare sense ("a year")
         ("上游", "下游", False),
         ("沸点", "冰点", False),

@@ -647,8 +647,16 @@ def _by_kind(tags: Iterable[str]) -> dict[str, set[str]]:
 
 def _same_stem(x: str, y: str) -> bool:
     """Whether two English words share a stem: a common prefix of five letters, or
-    the shorter word (four letters or more) starting the longer."""
+    the shorter word (four letters or more) starting the longer, or starting it but
+    for a silent e the suffix drops (skate / skating, bake / baker)."""
     shorter, longer = sorted((x, y), key=len)
     if len(shorter) >= 4 and longer.startswith(shorter):
+        return True
+    if (
+        len(shorter) >= 4
+        and shorter.endswith("e")
+        and longer.startswith(shorter[:-1])
+        and longer[len(shorter) - 1 :] in lexicon.EN_SILENT_E_SUFFIXES
+    ):
         return True
     return len(shorter) >= 5 and x[:5] == y[:5]

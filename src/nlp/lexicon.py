@@ -19,6 +19,7 @@ __all__ = [
     "EN_NUMBER_WORDS",
     "EN_ORDINAL_WORDS",
     "EN_PRODUCING_VERBS",
+    "EN_SILENT_E_SUFFIXES",
     "EN_TARGET_MARKERS",
     "EN_TASKS",
     "EN_TEMPORAL",
@@ -43,6 +44,7 @@ __all__ = [
     "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
     "ZH_FIRST_MEASURES",
+    "ZH_FIRST_TIME",
     "ZH_FLOW_SKIP",
     "ZH_GENERIC_PLACES",
     "ZH_LOCATIVES",
@@ -77,6 +79,11 @@ EN_TIMES = frozenset({"twice", "thrice"})
 # Counts a prompt may say where another says none and asks the same: "a" thing is
 # one, "both" or "together" two.
 IMPLIED_COUNTS = frozenset({"1", "2"})
+
+# Suffixes before which a word drops its final e (skate -> skating, bake -> baker).
+EN_SILENT_E_SUFFIXES = frozenset(
+    {"ing", "ings", "ed", "er", "ers", "able", "ation", "ations", "y", "ist", "ists"}
+)
 
 # Prepositions that place an action in time ("after cooking", "before diving").
 EN_TIME_PREPOSITIONS = frozenset({"after", "before", "while", "during", "since", "until", "when"})
@@ -252,6 +259,9 @@ ZH_MODALS = frozenset("会能要该可想")
 
 # Locative endings jieba keeps on a place word (手上, 锅里, 心中).
 ZH_LOCATIVES = frozenset("上里中下内外边")
+
+# Words for "the first time" other than 第一次 and 首次.
+ZH_FIRST_TIME = frozenset({"初次", "头一次", "头一回", "头回"})
 
 # Measure words after which 首 means "first" (首次 = 第一次, 首行 = 第一行); 首页
 # (home page), 首都 and 首先 do not count.

@@ -921,7 +921,9 @@ class PromptPreprocessor:
     def _zh_numbers(word: str, flag: str) -> list[str]:
         """Numbers in one segmented word: Arabic digits anywhere, Chinese numerals in
         numeral words (flag ``m``) and months, except a lone 一 which works as an
-        article; 第一 and 首次 (first) are the number 1."""
+        article; 第一, 首次 and 初次 (first) are the number 1."""
+        if word in lexicon.ZH_FIRST_TIME:
+            return ["1"]
         found = [_number(m) for m in _NUMBER.findall(word)]
         base = word.removesuffix("份")  # 七月份 -> 七月
         if (

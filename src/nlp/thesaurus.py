@@ -353,14 +353,27 @@ class Thesaurus:
 
     def chinese_same(self, x: str, y: str) -> bool:
         """Whether two Chinese words share a Cilin synonym group, or differ only in
-        characters that are synonyms (电饭煲 / 电饭锅)."""
+        characters that are synonyms (电饭煲 / 电饭锅), or in one character inside
+        two-character words that are (冷水澡 / 凉水澡)."""
         if x == y:
             return True
         if not self._synonym_groups(x).isdisjoint(self._synonym_groups(y)):
             return True
         if len(x) != len(y) or len(x) < 2:
             return False
-        return all(self._same_morpheme(a, b) for a, b in zip(x, y, strict=True) if a != b)
+        if all(self._same_morpheme(a, b) for a, b in zip(x, y, strict=True) if a != b):
+            return True
+        # One character changed inside a two-character word that has a synonym:
+        # 冷水澡 / 凉水澡 (冷水 / 凉水).
+        changed = [i for i, (a, b) in enumerate(zip(x, y, strict=True)) if a != b]
+        if len(changed) != 1 or len(x) < 3:
+            return False
+        i = changed[0]
+        return any(
+            not self._synonym_groups(x[j : j + 2]).isdisjoint(self._synonym_groups(y[j : j + 2]))
+            for j in (i - 1, i)
+            if 0 <= j < len(x) - 1
+        )
 
     def _same_morpheme(self, x: str, y: str) -> bool:
         """Whether two characters are synonyms in most senses of one of them.
