@@ -466,6 +466,14 @@ async def test_a_verb_object_word_is_about_the_longest_thing_it_ends_in(nlp) -> 
     assert "围棋" in result.anchors and "棋" not in result.anchors
 
 
+async def test_an_action_jieba_tags_as_a_noun_is_no_subject(nlp) -> None:
+    # jieba tags 初学 ("begin to learn") a noun; Cilin files it only as an action.
+    result = await features(nlp, "初学游泳的人怎么换气？")
+    assert "初学" not in result.anchors and "初学" in result.words
+    # A word Cilin files as a state too stays one: 头痛 (a headache; also "a worry").
+    assert "头痛" in (await features(nlp, "为什么一睡醒就头痛？")).anchors
+
+
 async def test_a_thing_jieba_tags_as_a_place_is_a_noun(nlp) -> None:
     # 场地 (a ground) and 墙壁 (a wall) carry jieba's place tag; 手上 is "on the hand".
     assert "场地" in (await features(nlp, "打羽毛球需要多大的场地？")).anchors

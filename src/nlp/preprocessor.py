@@ -715,7 +715,13 @@ class PromptPreprocessor:
                 word not in stop_words
                 and word not in lexicon.ZH_TARGET_MARKERS
                 and (
-                    flag.startswith("n")
+                    (
+                        flag.startswith("n")
+                        # jieba's noun tag on an action (初学, "begin to learn").
+                        and not (
+                            self.thesaurus is not None and self.thesaurus.is_chinese_action(word)
+                        )
+                    )
                     or (
                         # jieba's place tag on a thing or a space of its own (场地, 墙壁),
                         # not on a place made with "on / in" (手上, 室内: above).

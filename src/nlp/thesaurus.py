@@ -51,6 +51,8 @@ _CILIN_PLACES = ("Cb",)
 _CILIN_NATURAL_PHENOMENA = ("Ia",)
 # Cilin's subclass of physiological states: illnesses, symptoms, pregnancy.
 _CILIN_BODILY_STATES = ("Ib",)
+# Cilin's classes of movements, activities, relations and qualities.
+_CILIN_ACTING = ("E", "F", "H", "J")
 # Cilin's class of qualities: adjectives.
 _CILIN_QUALITY = ("E",)
 
@@ -400,6 +402,11 @@ class Thesaurus:
         """Whether Cilin lists ``word`` and files none of its senses as a person, thing,
         time, place or abstract thing (卡住, 拖拉): not a name, whatever jieba says."""
         return bool(self._cilin.get(word)) and not self._cilin_any(word, _CILIN_NAMING)
+
+    def is_chinese_action(self, word: str) -> bool:
+        """Whether Cilin files every sense of ``word`` under actions, activities,
+        relations or qualities (初学, 收费, 臭味): not a thing, a feeling or a state."""
+        return self._cilin_only(word, _CILIN_ACTING)
 
     def _same(self, x: str, y: str) -> bool:
         """Whether two words name the same thing, by the thesaurus of their script
