@@ -214,8 +214,13 @@ def _words_of(features: PromptFeatures) -> set[str]:
 
 
 def _averting(features: PromptFeatures) -> set[str]:
-    """The prompt's words that ask for something not to happen (lexicon.AVERTING_WORDS)."""
-    return _words_of(features) & lexicon.AVERTING_WORDS
+    """The prompt's words that ask for something not to happen (lexicon.AVERTING_WORDS),
+    and a "keep" with a "from" after it ("keep cheese from drying out")."""
+    words = [w.lstrip(FUNCTION_WORD) for w in features.words]
+    found = set(words) & lexicon.AVERTING_WORDS
+    if "keep" in words and "from" in words[words.index("keep") + 1 :]:
+        found.add("keep from")
+    return found
 
 
 def _unmatched(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | None) -> set[str]:
@@ -333,7 +338,10 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     # A word both prompts say stands for itself: it cannot also stand in for another
     # of ``a``'s nouns as a synonym (the violin's "strings" / "cello strings": a cello
     # is a kind of "string" in WordNet, and "string" is said on both sides).
-    covered = _coverage(b, same, taken={*a.anchors, *a.entities})
+    # The head of a two-word noun stands for that noun only: "bag" in "sleeping bag"
+    # does not cover a backpack as any bag would.
+    heads = {w.rsplit(" ", 1)[1] for w in b.anchors if " " in w}
+    covered = _coverage(b, same, taken={*a.anchors, *a.entities, *heads})
     # "tie-break" / "tiebreak", "eye glasses" / "eyeglasses": one word written as two.
     said = _words(b)
     closed = {part for x, y, joined in _joined_pairs(a) if joined in said for part in (x, y)}
@@ -564,10 +572,12 @@ def _stem_key(word: str) -> str:
 
 
 def _names_something(phrase: tuple[str, ...]) -> bool:
-    """Whether a phrase holds a content word, or a name with a digit (PS4, B12)."""
+    """Whether a phrase holds a content word, a name with a digit (PS4, B12), or a
+    word for a person, which stop-word lists hold (人, 我: 鹦鹉传染给人 / 人传染给鹦鹉)."""
     return any(
         not w.startswith(FUNCTION_WORD)
         or (any(c.isdigit() for c in w) and any(c.isalpha() for c in w))
+        or w.lstrip(FUNCTION_WORD) in lexicon.PERSON_WORDS
         for w in phrase
     )
 

@@ -31,6 +31,7 @@ __all__ = [
     "IMPLIED_COUNTS",
     "NUMBER_LABELS",
     "OPPOSITES",
+    "PERSON_WORDS",
     "PROBLEM_FRAME",
     "QUANTITY_LABELS",
     "STEP_ORDER_TAG",
@@ -164,6 +165,13 @@ GOAL_FRAME = re.compile(
     r"|\bhow (?:do|can|should) (?:I|you|we) (?:get|make|teach|train)\b|\bhow to (?:get|make)\b",
     re.IGNORECASE,
 )
+
+# Words for people that stop-word lists hold; in a phrase that trades places with
+# another they still name someone ("can a parrot give a cold to people").
+PERSON_WORDS = frozenset(
+    {"人", "别人", "他人", "我", "你", "他", "她", "我们", "你们", "他们",
+     "people", "person", "someone", "i", "me", "you", "he", "she", "we", "they", "us", "them"}
+)  # fmt: skip
 
 # Words that ask for a cause. "Why does my dog not bark" asks something else than
 # "how do I stop my dog from barking", though both scores and words are close.
