@@ -457,6 +457,15 @@ async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
     assert "·不" in result.words and "猫" in result.anchors
 
 
+async def test_a_name_jieba_counts_as_rare_is_compared_as_a_noun(nlp) -> None:
+    # jieba's dictionary lists 黄牙 (yellow teeth) as a place seen 26 times; 三亚 179.
+    yellow = await features(nlp, "黄牙怎么才能变白？")
+    assert yellow.entities == frozenset() and "黄牙" in yellow.anchors
+    assert "三亚" in (await features(nlp, "去三亚玩几天合适？")).entities
+    # A rare "name" glued to a target marker is cut there: 美元兑 is 美元 / 兑.
+    assert (await features(nlp, "美元兑日元最近涨了吗？")).flow == ("美元", "日元")
+
+
 async def test_a_condition_is_asked_about_whole(nlp) -> None:
     # 晕船 (seasick) is listed by Cilin as a bodily state: not a verb acting on a 船.
     result = await features(nlp, "坐轮船晕船怎么办？")
@@ -805,6 +814,8 @@ async def test_counts_that_are_and_are_not_numbers(nlp, a, b, guard) -> None:
         ("海里换算成节怎么算？", "节换算成海里怎么算？", "direction"),
         # A word for people trades places too, though stop-word lists hold it.
         ("猫会把跳蚤传染给人吗？", "人会把跳蚤传染给猫吗？", "direction"),
+        # jieba keeps 中文翻译 whole: the source is still 中文, the task translation.
+        ("把这封信从中文翻译成日文", "把这封信从日文翻译成中文", "direction"),
         ("什么是区块链？", "区块链是什么？", None),
     ],
 )  # fmt: skip
@@ -820,6 +831,9 @@ async def test_a_move_or_change_reversed(nlp, a, b, guard) -> None:
         ("英寸换算成尺怎么算？", ("英寸", "尺")),
         # jieba's HMM glues the marker to what follows (换算 / 成节): cut there.
         ("公里每小时换算成节怎么算？", ("小时", "节")),
+        # With both, 从 marks the source and 把 only what is moved; 成德文 is a rare
+        # "name" in jieba's dictionary, cut after the verb.
+        ("把这段话从法文翻译成德文", ("法文", "德文")),
         # 因为 ("because") ends like 成为 but names no target.
         ("把钥匙忘在家里是因为太累吗？", ()),
     ],

@@ -563,7 +563,14 @@ def _reversed_flow(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 
 def _same_word(x: str, y: str) -> bool:
-    return x == y or (x.isascii() and y.isascii() and _same_stem(x, y))
+    """Whether two words of a flow name the same thing: by stem in English; in
+    Chinese, where one starts the other (中文 / 中文翻译, a phrase jieba keeps whole)."""
+    if x == y:
+        return True
+    if x.isascii() and y.isascii():
+        return _same_stem(x, y)
+    shorter, longer = sorted((x, y), key=len)
+    return len(shorter) > 1 and not shorter.isascii() and longer.startswith(shorter)
 
 
 def _stem_key(word: str) -> str:

@@ -56,6 +56,7 @@ __all__ = [
     "ZH_NOT_NEGATIONS",
     "ZH_NOT_TARGET_MARKERS",
     "ZH_OPEN_CLASS_FLAGS",
+    "ZH_RARE_NAME_COUNT",
     "ZH_PRODUCING_VERBS",
     "ZH_QUESTION_FORMS",
     "ZH_TARGET_MARKERS",
@@ -172,6 +173,10 @@ PERSON_WORDS = frozenset(
     {"人", "别人", "他人", "我", "你", "他", "她", "我们", "你们", "他们",
      "people", "person", "someone", "i", "me", "you", "he", "she", "we", "they", "us", "them"}
 )  # fmt: skip
+
+# Below this count in jieba's dictionary a word tagged as a name is seldom one
+# (飞多高: 3, 天一亮: 10, 黄牙: 26; 王菲: 44, 巴厘岛: 48, 三亚: 179).
+ZH_RARE_NAME_COUNT = 30
 
 # Words that ask for a cause. "Why does my dog not bark" asks something else than
 # "how do I stop my dog from barking", though both scores and words are close.

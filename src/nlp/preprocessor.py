@@ -225,17 +225,19 @@ def _english_flow(doc: Any) -> tuple[str, ...]:
 
 def _chinese_flow(words: list[str], is_verb: Callable[[str], bool]) -> tuple[str, ...]:
     """``(source, target)`` of a move or a change in segmented Chinese: the word after
-    从 (or 把), or the word just before a lone 到 / 去 / 往 / 至 / 成 (or before the
-    verb there: 英寸 in 英寸换算成尺); and the word after that marker or after a word
-    ending in one (换成, 传到)."""
+    从 (or, without 从, after 把), or the word just before a lone 到 / 去 / 往 / 至 / 成
+    (or before the verb there: 英寸 in 英寸换算成尺); and the word after that marker
+    or after a word ending in one (换成, 传到)."""
     plain = [w.lstrip(FUNCTION_WORD) for w in words]
 
     def named_after(i: int) -> str | None:
         return next((w for w in plain[i + 1 :] if w not in lexicon.ZH_FLOW_SKIP), None)
 
     source = target = None
+    # 把这句话从中文翻译成英文: 把 marks what is moved, 从 where it comes from.
+    start = "从" if "从" in plain else "把"
     for i, word in enumerate(plain):
-        if word in ("从", "把") and source is None:
+        if word == start and source is None:
             source = named_after(i)
         elif target is None and (
             word in lexicon.ZH_TARGET_MARKERS
@@ -633,7 +635,10 @@ class PromptPreprocessor:
                 # 无糖 negates 糖 in itself; 不会 negates what follows it.
                 rest = [] if word in lexicon.ZH_NEGATORS else [word[1:]]
                 draft.negation(_chinese_negated_words(rest, pairs[k + 1 :], stop_words))
-            task = lexicon.ZH_TASKS.get(word)
+            # A set phrase ending in a task word asks for it too (中文翻译).
+            task = lexicon.ZH_TASKS.get(word) or (
+                lexicon.ZH_TASKS.get(word[-2:]) if flag == "l" and len(word) > 2 else None
+            )
             if task is not None:
                 if task in lexicon.TRANSFORMING_TASKS or (
                     not asking_about
@@ -759,6 +764,11 @@ class PromptPreprocessor:
         pairs: list[tuple[str, str]] = []
         for piece in self._posseg.cut(text):
             word, flag = piece.word, piece.flag
+            if (split := self._name_with_marker(word, flag, pairs[-1][1] if pairs else "")):
+                # 美元兑 and 成德文, rare "names" in jieba's dictionary, are 美元 / 兑
+                # ("to") and 成 ("into") / 德文 where a verb comes before.
+                pairs.extend(split)
+                continue
             if len(word) < 2 or self._dictionary_tag(word) is not None or not _CJK.search(word):
                 pairs.append((word, flag))
                 continue
@@ -778,6 +788,28 @@ class PromptPreprocessor:
                     run = "".join(w for w, _ in group)
                     pairs.extend((p.word, p.flag) for p in self._posseg.cut(run))
         return _join_unlike(pairs)
+
+    def _name_with_marker(
+        self, word: str, flag: str, previous_flag: str
+    ) -> list[tuple[str, str]] | None:
+        """A word and a target marker (兑, 到, 成) that jieba's dictionary lists glued
+        together as a rare name: the marker last (美元兑), or first after a verb
+        (翻译 / 成德文). None for any other word."""
+        if (
+            flag not in lexicon.ZH_ENTITY_FLAGS
+            or len(word) < 3
+            or self._dictionary_count(word) >= lexicon.ZH_RARE_NAME_COUNT
+        ):
+            return None
+        if word[-1] in lexicon.ZH_TARGET_MARKERS and (tag := self._dictionary_tag(word[:-1])):
+            return [(word[:-1], tag), (word[-1], "v")]
+        if (
+            word[0] in lexicon.ZH_TARGET_MARKERS
+            and previous_flag.startswith("v")
+            and (tag := self._dictionary_tag(word[1:]))
+        ):
+            return [(word[0], "v"), (word[1:], tag)]
+        return None
 
     @classmethod
     def _splits_glued(cls, word: str, flag: str) -> bool:
@@ -820,12 +852,22 @@ class PromptPreprocessor:
         jieba's "other proper noun" tag (``nz``) covers brands and common words alike
         in its dictionary (淘宝, 新手机, 卡纸), and a name its HMM makes up from
         characters outside the dictionary is often none (养才 in 怎样养才会开花).
+        So is a name its dictionary counts as rare: it lists many words seen a few
+        times in its corpus as names that are none (飞多高, 天一亮, 长牙, 双肩包,
+        马克杯), while names in use are counted far more often (巴厘岛, 王菲, 三亚).
         Such a word is compared as a subject noun instead: a swap still counts, a
         prompt that leaves it out does not.
         """
         if flag == "eng":
             return False
-        return flag == "nz" or self._dictionary_tag(word) is None
+        if flag == "nz" or self._dictionary_tag(word) is None:
+            return True
+        return self._dictionary_count(word) < lexicon.ZH_RARE_NAME_COUNT
+
+    def _dictionary_count(self, word: str) -> int:
+        """How often jieba's dictionary counts ``word`` in its corpus (0 if unlisted)."""
+        count: int | None = self._posseg.dt.tokenizer.FREQ.get(word)
+        return count or 0
 
     def _dictionary_tag(self, word: str) -> str | None:
         """jieba's dictionary tag for ``word`` on its own, or None where the
