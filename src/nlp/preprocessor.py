@@ -764,7 +764,7 @@ class PromptPreprocessor:
         pairs: list[tuple[str, str]] = []
         for piece in self._posseg.cut(text):
             word, flag = piece.word, piece.flag
-            if (split := self._name_with_marker(word, flag, pairs[-1][1] if pairs else "")):
+            if split := self._name_with_marker(word, flag, pairs[-1][1] if pairs else ""):
                 # 美元兑 and 成德文, rare "names" in jieba's dictionary, are 美元 / 兑
                 # ("to") and 成 ("into") / 德文 where a verb comes before.
                 pairs.extend(split)
