@@ -292,6 +292,11 @@ async def test_records_without_a_negation_scope_stay_strict(nlp) -> None:
         ("小狗晚上叫个不停怎么办？", "小狗白天叫个不停怎么办？", "quantities"),
         ("How much water should I drink during the day?",
          "How much water should I drink a day?", None),
+        # "Each day" says how often, not how long: it sets the scene of "how many minutes".
+        ("How long should I practise the piano each day?",
+         "How many minutes a day should I practise the piano?", None),
+        ("How many hours should I study each day?", "How many hours should I study each week?",
+         "quantities"),
     ],
 )  # fmt: skip
 async def test_a_vague_time_on_one_side_only(nlp, a, b, guard) -> None:

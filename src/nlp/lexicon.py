@@ -14,6 +14,7 @@ __all__ = [
     "ENTITY_LABELS",
     "EN_DAYTIME_BEFORE",
     "EN_DIRECTION",
+    "EN_EVERY",
     "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
@@ -26,6 +27,7 @@ __all__ = [
     "EN_TIMES",
     "EN_TIME_PREPOSITIONS",
     "EN_TRANSLATION_PHRASE",
+    "EVERY_TAG",
     "FRAME_NOUNS",
     "GOAL_FRAME",
     "IMPLIED_COUNTS",
@@ -134,7 +136,12 @@ STEP_ORDER_TAG = "step:"
 # Tags of times and orders that name no particular moment or thing (a part of the
 # day, a season, "how many days", "first"): a question that adds one usually asks
 # the same thing in a setting.
-VAGUE_TIME_TAGS = ("part:", "span:", "season:", STEP_ORDER_TAG)
+# "Each day", "every week": a frequency, tagged apart from a span asked for ("how
+# many days"). Said on one side only it sets the scene ("how long should I meditate
+# each day" / "how many minutes should I meditate"); two that differ still count.
+EN_EVERY = frozenset({"each", "every", "per"})
+EVERY_TAG = "every:"
+VAGUE_TIME_TAGS = ("part:", "span:", "season:", EVERY_TAG, STEP_ORDER_TAG)
 
 EN_NEGATORS = frozenset(
     {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",

@@ -468,6 +468,14 @@ class PromptPreprocessor:
             if lower == "day" and token.i >= 2:
                 before = (doc[token.i - 2].lower_, doc[token.i - 1].lower_)
                 tag = "part:day" if before in lexicon.EN_DAYTIME_BEFORE else tag
+            # "each day", "every week": how often, not how long.
+            if (
+                tag is not None
+                and tag.startswith("span:")
+                and token.i >= 1
+                and doc[token.i - 1].lower_ in lexicon.EN_EVERY
+            ):
+                tag = lexicon.EVERY_TAG + tag.removeprefix("span:")
             if tag is not None and (
                 token.ent_type_ in ("DATE", "TIME")
                 or tag.startswith(("weekday:", "day:", "part:"))
