@@ -491,6 +491,12 @@ async def test_an_action_jieba_tags_as_a_noun_is_no_subject(nlp) -> None:
     assert "头痛" in (await features(nlp, "为什么一睡醒就头痛？")).anchors
 
 
+async def test_a_character_after_an_adverb_acts(nlp) -> None:
+    # jieba's dictionary tags 学 a noun (learning); after 刚 ("just") it is "to learn".
+    result = await features(nlp, "刚学游泳该买哪种泳镜？")
+    assert "学" not in result.anchors and "泳镜" in result.anchors
+
+
 async def test_a_thing_jieba_tags_as_a_place_is_a_noun(nlp) -> None:
     # 场地 (a ground) and 墙壁 (a wall) carry jieba's place tag; 手上 is "on the hand".
     assert "场地" in (await features(nlp, "打羽毛球需要多大的场地？")).anchors

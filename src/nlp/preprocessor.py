@@ -734,6 +734,14 @@ class PromptPreprocessor:
                         and not (
                             self.thesaurus is not None and self.thesaurus.is_chinese_action(word)
                         )
+                        # A character after an adverb acts: 刚学 ("just began learning").
+                        and not (
+                            len(word) == 1
+                            and k > 0
+                            and pairs[k - 1][1] == "d"
+                            and self.thesaurus is not None
+                            and self.thesaurus.may_be_chinese_verb(word)
+                        )
                     )
                     or (
                         # jieba's place tag on a thing or a space of its own (场地, 墙壁),

@@ -312,6 +312,10 @@ class Thesaurus:
         """Whether Cilin files every sense of ``word`` under actions, activities or states."""
         return self._cilin_only(word, _CILIN_VERBAL)
 
+    def may_be_chinese_verb(self, word: str) -> bool:
+        """Whether Cilin files some sense of ``word`` under actions or states (学: to learn)."""
+        return self._cilin_any(word, _CILIN_VERBAL)
+
     def is_chinese_quality(self, word: str) -> bool:
         """Whether Cilin files every sense of ``word`` under qualities (干燥, 粗糙)."""
         return self._cilin_only(word, _CILIN_QUALITY)
