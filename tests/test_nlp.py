@@ -421,6 +421,9 @@ async def test_a_noun_the_tagger_misreads_is_taken_as_written(nlp) -> None:
     assert "sticker" in result.anchors and "stick" not in result.anchors
     cat = await features(nlp, "猫能活多少年？")
     assert "猫" in cat.anchors and "猫能" not in cat.anchors
+    # A preposition with its object is no noun, though WordNet knows "as" (arsenic).
+    runner = await features(nlp, "How far should I run each week as a beginner?")
+    assert "as" not in runner.anchors and "beginner" in runner.anchors
 
 
 async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> None:
