@@ -490,6 +490,8 @@ async def test_an_action_jieba_tags_as_a_noun_is_no_subject(nlp) -> None:
     # jieba tags 初学 ("begin to learn") a noun; Cilin files it only as an action.
     result = await features(nlp, "初学游泳的人怎么换气？")
     assert "初学" not in result.anchors and "初学" in result.words
+    # An activity Cilin lists among others of its kind stays one: 编程 (programming).
+    assert "编程" in (await features(nlp, "如何学习Go编程？")).anchors
     # A word Cilin files as a state too stays one: 头痛 (a headache; also "a worry").
     assert "头痛" in (await features(nlp, "为什么一睡醒就头痛？")).anchors
 

@@ -409,8 +409,13 @@ class Thesaurus:
 
     def is_chinese_action(self, word: str) -> bool:
         """Whether Cilin files every sense of ``word`` under actions, activities,
-        relations or qualities (初学, 收费, 臭味): not a thing, a feeling or a state."""
-        return self._cilin_only(word, _CILIN_ACTING)
+        relations or qualities (初学, 收费, 臭味): not a thing, a feeling or a state.
+
+        Not a word Cilin lists among others of its kind (a ``#`` group): an activity
+        with siblings (编程, 写字) is one pursuit of several, named as a thing is."""
+        return self._cilin_only(word, _CILIN_ACTING) and not any(
+            c.endswith("#") for c in self._cilin.get(word, ())
+        )
 
     def _same(self, x: str, y: str) -> bool:
         """Whether two words name the same thing, by the thesaurus of their script
