@@ -193,13 +193,14 @@ def _framed_oppositely(x: PromptFeatures, y: PromptFeatures) -> bool:
     other asks how to bring something about: each wants the opposite of what it
     says ("my cat keeps jumping on the counter, what do I do" / "how do I get my
     cat not to jump on the counter", 小孩不肯吃青菜怎么办 / 怎么让孩子吃蔬菜)."""
-    problem_x = lexicon.PROBLEM_FRAME.search(x.text) is not None
-    problem_y = lexicon.PROBLEM_FRAME.search(y.text) is not None
-    goal_x = lexicon.GOAL_FRAME.search(x.text) is not None
-    goal_y = lexicon.GOAL_FRAME.search(y.text) is not None
-    return (problem_x and goal_y and not goal_x and not problem_y) or (
-        problem_y and goal_x and not goal_y and not problem_x
-    )
+    return {_frame(x), _frame(y)} == {"problem", "goal"}
+
+
+def _frame(features: PromptFeatures) -> str | None:
+    """ "problem" or "goal" where a prompt is framed as one of them only, else None."""
+    problem = lexicon.PROBLEM_FRAME.search(features.text) is not None
+    goal = lexicon.GOAL_FRAME.search(features.text) is not None
+    return None if problem == goal else "problem" if problem else "goal"
 
 
 def _same_aspect(x: str, y: str) -> bool:
@@ -621,12 +622,11 @@ def _ordinal(features: PromptFeatures) -> bool:
     """Whether a prompt says an ordinal (first, 2nd, 第一): its number is a place in an
     order, which another prompt may give by other words (the last, 最后)."""
     return any(
-        w in lexicon.EN_ORDINAL_WORDS or _ORDINAL_WORD.match(w) is not None
+        w in lexicon.EN_ORDINAL_WORDS
+        or lexicon.EN_ORDINAL_SUFFIX.match(w) is not None
+        or w.startswith("第")
         for w in (w.lstrip(FUNCTION_WORD) for w in features.words)
     )
-
-
-_ORDINAL_WORD = re.compile(r"\d+(?:st|nd|rd|th)$|第")
 
 
 def _quantities_differ(a: frozenset[str], b: frozenset[str], *, implied: bool = True) -> bool:

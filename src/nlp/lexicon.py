@@ -18,6 +18,7 @@ __all__ = [
     "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
+    "EN_ORDINAL_SUFFIX",
     "EN_ORDINAL_WORDS",
     "EN_PRODUCING_VERBS",
     "EN_SILENT_E_SUFFIXES",
@@ -91,6 +92,9 @@ EN_SILENT_E_SUFFIXES = frozenset(
 
 # Prepositions that place an action in time ("after cooking", "before diving").
 EN_TIME_PREPOSITIONS = frozenset({"after", "before", "while", "during", "since", "until", "when"})
+
+# An ordinal written in digits (1st, 22nd), its number in group 1.
+EN_ORDINAL_SUFFIX = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 
 # Ordinals written out, first to tenth, in order.
 EN_ORDINAL_WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh",

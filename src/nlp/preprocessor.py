@@ -51,7 +51,6 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _OTHER_LETTER = re.compile(r"[^\W\d_A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_ORDINAL_SUFFIX = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 _ROMAN = re.compile(r"^(?=[MDCLXVI]{2,}$)M*(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
 _ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
 
@@ -98,7 +97,7 @@ def detect_language(text: str) -> str:
 def _number(text: str) -> str | None:
     """A canonical string for a written number, or None."""
     text = text.lower().replace(",", "")
-    ordinal = _ORDINAL_SUFFIX.match(text)
+    ordinal = lexicon.EN_ORDINAL_SUFFIX.match(text)
     if ordinal:
         text = ordinal.group(1)
     try:
@@ -461,7 +460,7 @@ class PromptPreprocessor:
                     ordinal = (
                         token.ent_type_ == "ORDINAL"
                         or lower in lexicon.EN_ORDINAL_WORDS
-                        or _ORDINAL_SUFFIX.match(lower) is not None
+                        or lexicon.EN_ORDINAL_SUFFIX.match(lower) is not None
                     )
                     adverbial = ordinal and token.dep_ == "advmod"
                     draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)

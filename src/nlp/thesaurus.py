@@ -363,7 +363,7 @@ class Thesaurus:
         two-character words that are (冷水澡 / 凉水澡)."""
         if x == y:
             return True
-        if not self._synonym_groups(x).isdisjoint(self._synonym_groups(y)):
+        if self._share_synonym_group(x, y):
             return True
         if len(x) != len(y) or len(x) < 2:
             return False
@@ -376,10 +376,14 @@ class Thesaurus:
             return False
         i = changed[0]
         return any(
-            not self._synonym_groups(x[j : j + 2]).isdisjoint(self._synonym_groups(y[j : j + 2]))
+            self._share_synonym_group(x[j : j + 2], y[j : j + 2])
             for j in (i - 1, i)
             if 0 <= j < len(x) - 1
         )
+
+    def _share_synonym_group(self, x: str, y: str) -> bool:
+        """Whether Cilin lists two words in one synonym group."""
+        return not self._synonym_groups(x).isdisjoint(self._synonym_groups(y))
 
     def _same_morpheme(self, x: str, y: str) -> bool:
         """Whether two characters are synonyms in most senses of one of them.
