@@ -725,39 +725,8 @@ class PromptPreprocessor:
             )
             if is_name:
                 draft.entity(word.lower())
-            elif (
-                word not in stop_words
-                and word not in lexicon.ZH_TARGET_MARKERS
-                and (
-                    (
-                        flag.startswith("n")
-                        # jieba's noun tag on an action (初学, "begin to learn").
-                        and not (
-                            self.thesaurus is not None and self.thesaurus.is_chinese_action(word)
-                        )
-                        # A character after an adverb acts: 刚学 ("just began learning").
-                        and not (
-                            len(word) == 1
-                            and k > 0
-                            and pairs[k - 1][1] == "d"
-                            and self.thesaurus is not None
-                            and self.thesaurus.may_be_chinese_verb(word)
-                        )
-                    )
-                    or (
-                        # jieba's place tag on a thing or a space of its own (场地, 墙壁),
-                        # not on a place made with "on / in" (手上, 室内: above).
-                        flag == "s"
-                        and word[-1] not in lexicon.ZH_LOCATIVES
-                        and self.thesaurus is not None
-                        and self.thesaurus.is_chinese_thing_name(word)
-                    )
-                    or (
-                        self.thesaurus is not None
-                        and flag.startswith(lexicon.ZH_OPEN_CLASS_FLAGS)
-                        and self.thesaurus.is_chinese_noun(word)
-                    )
-                )
+            elif word not in stop_words and self._chinese_noun(
+                word, flag, pairs[k - 1][1] if k > 0 else ""
             ):
                 draft.anchors.append(word)
         if lexicon.ZH_TRANSLATION_PHRASE.search(text):
@@ -766,6 +735,30 @@ class PromptPreprocessor:
             draft.words, lambda w: (self._dictionary_tag(w) or "").startswith("v")
         )
         return draft.build(text, language)
+
+    def _chinese_noun(self, word: str, flag: str, previous_flag: str) -> bool:
+        """Whether a word that is no name, number, time or verb-object word names a
+        thing to compare as a subject: by jieba's noun tag, unless it is a target
+        marker (成), an action Cilin files so (初学, "begin to learn"), or a character
+        acting after an adverb (刚学, "just began learning"); by jieba's place tag on a
+        thing or a space of its own (场地, 墙壁; not a place made with "on / in",
+        手上, 室内: handled before); or by Cilin where jieba's tag is an open class."""
+        if word in lexicon.ZH_TARGET_MARKERS:
+            return False
+        thesaurus = self.thesaurus
+        if flag.startswith("n"):
+            if thesaurus is None:
+                return True
+            acting = thesaurus.is_chinese_action(word) or (
+                len(word) == 1 and previous_flag == "d" and thesaurus.may_be_chinese_verb(word)
+            )
+            if not acting:
+                return True
+        if thesaurus is None:
+            return False
+        if flag == "s":
+            return word[-1] not in lexicon.ZH_LOCATIVES and thesaurus.is_chinese_thing_name(word)
+        return flag.startswith(lexicon.ZH_OPEN_CLASS_FLAGS) and thesaurus.is_chinese_noun(word)
 
     def _segments(self, text: str) -> list[tuple[str, str]]:
         """jieba's words and tags, with words its HMM glued across a function word,
