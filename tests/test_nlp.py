@@ -545,8 +545,12 @@ async def test_a_word_glued_after_when_is_cut_there(nlp) -> None:
         ("怎么让鹦鹉不咬人？", "鹦鹉老是咬人该怎么处理？", None),
         ("My toddler won't brush his teeth, what should I do?",
          "How do I get my toddler to brush his teeth?", None),
+        # 怎样才能不…… ("how can it not ...") asks for a result too.
+        ("米饭怎么才能不粘锅？", "煮米饭总是粘锅怎么办？", None),
+        ("门怎样才不会被风吹开？", "门老是被风吹开怎么办？", None),
         # Both tell a problem, or both ask for a result: the negation counts.
         ("鹦鹉老是咬人怎么办？", "鹦鹉不咬人怎么办？", "negation"),
+        ("米饭怎么才能不粘锅？", "米饭怎么才能粘锅？", "negation"),
         ("怎么让狗吃狗粮？", "怎么让狗不吃狗粮？", "negation"),
     ],
 )  # fmt: skip
@@ -624,6 +628,35 @@ async def test_two_words_trading_places(nlp, a, b, guard) -> None:
     ],
 )  # fmt: skip
 async def test_nouns_the_small_model_misses_and_frames_of_purpose(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard
+
+
+async def test_a_lower_case_common_noun_is_no_name(nlp) -> None:
+    # The recogniser calls "magician" a nationality; written lower case and tagged
+    # a common noun, it is a noun like the others, not a name only one prompt says.
+    result = await features(nlp, "Which card trick should a beginner magician start with?")
+    assert "magician" not in result.entities and "magician" in result.anchors
+    assert (
+        await verdict(
+            nlp,
+            "Which card trick should a beginner magician start with?",
+            "What card trick should a beginner start with?",
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # A word both prompts say matches itself: it does not also cover a longer word
+        # it starts (sting / stingray) as a stem would.
+        ("How do you treat a jellyfish sting?", "What should I do if a stingray stings me?",
+         "subject"),
+        ("How do I tie my shoelaces?", "What is the best way to tie shoes?", None),
+    ],
+)  # fmt: skip
+async def test_a_word_said_by_both_covers_only_itself(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
 
 

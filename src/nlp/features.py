@@ -342,7 +342,8 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     # The head of a two-word noun stands for that noun only: "bag" in "sleeping bag"
     # does not cover a backpack as any bag would.
     heads = {w.rsplit(" ", 1)[1] for w in b.anchors if " " in w}
-    covered = _coverage(b, same, taken={*a.anchors, *a.entities, *heads})
+    # Likewise for stems: "sting" said by both cannot also cover "stingray".
+    covered = _coverage(b, same, taken={*a.anchors, *a.entities, *heads}, own=_words(a))
     # "tie-break" / "tiebreak", "eye glasses" / "eyeglasses": one word written as two.
     said = _words(b)
     closed = {part for x, y, joined in _joined_pairs(a) if joined in said for part in (x, y)}
@@ -370,17 +371,22 @@ def _joined_pairs(f: PromptFeatures) -> list[tuple[str, str, str]]:
 
 
 def _coverage(
-    b: PromptFeatures, same: SameMeaning | None, taken: Iterable[str] = ()
+    b: PromptFeatures,
+    same: SameMeaning | None,
+    taken: Iterable[str] = (),
+    own: Iterable[str] = (),
 ) -> Callable[[str], bool]:
     """Whether prompt ``b`` says a word: the word itself, a word of the same stem,
     every one of its characters in Chinese, a word asking for the same aspect
     (symptom / sign, 好处 / 益处: ``lexicon.ASPECTS``) or, given ``same``, a synonym
-    among its words not in ``taken``.
+    among its words not in ``taken``. A word of ``own`` (the asking prompt's own
+    words) matches itself and is not read as another word's stem.
 
     ``b``'s words and text are gathered once for all the words asked about.
     """
     words = _words(b) | {joined for _, _, joined in _joined_pairs(b)}
     free = words - set(taken)
+    stems = [w for w in words - set(own) if w.isascii()]
     text = b.text.lower()
     aspects = {lexicon.ASPECTS[w] for w in words if w in lexicon.ASPECTS}
 
@@ -388,7 +394,7 @@ def _coverage(
         if word in words or lexicon.ASPECTS.get(word) in aspects:
             return True
         if word.isascii():
-            if _spells(text, word) or any(_same_stem(word, w) for w in words if w.isascii()):
+            if _spells(text, word) or any(_same_stem(word, w) for w in stems):
                 return True
         elif all(ch in text for ch in word if not ch.isascii()) or any(
             _shortens(w, word) for w in words

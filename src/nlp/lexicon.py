@@ -173,7 +173,7 @@ PROBLEM_FRAME = re.compile(
     re.IGNORECASE,
 )
 GOAL_FRAME = re.compile(
-    r"(?:怎么|怎样|如何)(?:才能|才可以|能|可以)?(?:让|使|叫)"
+    r"(?:怎么|怎样|如何)(?:才能|才可以|能|可以)?(?:让|使|叫)|(?:怎么|怎样|如何)才(?:能|可以|会)?不"
     r"|\bhow (?:do|can|should) (?:I|you|we) (?:get|make|teach|train)\b|\bhow to (?:get|make)\b",
     re.IGNORECASE,
 )

@@ -492,7 +492,7 @@ class PromptPreprocessor:
                     # The tagger calls many capitalised sentence openers proper nouns.
                     token.pos_ == "PROPN" and not token.is_sent_start
                 )
-            ) and not self._english_verb_as_name(token)
+            ) and not (self._english_verb_as_name(token) or self._common_noun_as_name(token))
             # "US" is a stop word lower-cased; a recognised, capitalised name is kept.
             kept = not token.is_stop or (
                 token.ent_type_ in lexicon.ENTITY_LABELS and not token.is_lower
@@ -577,6 +577,17 @@ class PromptPreprocessor:
             and token.is_lower
             and self.thesaurus is not None
             and self.thesaurus.is_english_verb(token.lower_)
+        )
+
+    def _common_noun_as_name(self, token: Any) -> bool:
+        """Whether the recogniser named a word that the tagger calls a common noun,
+        written lower case, that WordNet lists as a noun ("a beginner magician" as a
+        nationality): a thing, compared as the other nouns are."""
+        return (
+            token.pos_ == "NOUN"
+            and token.is_lower
+            and self.thesaurus is not None
+            and self.thesaurus.is_english_noun(token.lemma_.lower())
         )
 
     def _english_compounds(self, doc: Any) -> dict[int, str]:
