@@ -660,6 +660,25 @@ async def test_a_word_said_by_both_covers_only_itself(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # "The trick behind X", "the secret to X" ask how to do X; "behind" with
+        # its object is a preposition, not a noun.
+        ("How do magicians make a coin disappear?",
+         "What's the trick behind making a coin vanish?", None),
+        ("What's the secret to fluffy pancakes?", "How do I make pancakes fluffy?", None),
+        # What the knack is for still counts, and a trick of a kind names its kind.
+        ("What's the secret to fluffy pancakes?", "What's the secret to fluffy waffles?",
+         "subject"),
+        ("What is an easy card trick for kids?", "What is an easy coin trick for kids?",
+         "subject"),
+    ],
+)  # fmt: skip
+async def test_the_knack_of_doing_a_thing_frames_the_question(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard
+
+
 async def test_a_word_carrying_a_do_auxiliary_is_a_verb(nlp) -> None:
     # The small model tags "work" as a noun here; only a verb takes "does".
     result = await features(nlp, "How does a heat pump work?")

@@ -217,6 +217,8 @@ FRAME_NOUNS = frozenset(
      "技巧", "建议", "过程", "原理", "定义", "例子", "含义", "解释", "人", "人们", "时间",
      "数量", "名字", "名称", "介绍", "信息", "答案", "做法", "时", "多长时间", "多少时间",
      "habit", "习惯", "毛病",
+     # The knack of doing it: "what's the trick to", "the secret of", 有什么诀窍.
+     "trick", "secret", "technique", "knack", "诀窍", "窍门", "要领",
      # What a thing is for or what governs it: "the role of a notary" asks what a notary does.
      "role", "function", "purpose", "rule", "作用", "用途", "功能", "职责", "规则", "内容"}
 )  # fmt: skip

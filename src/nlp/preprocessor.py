@@ -268,8 +268,10 @@ def _in_noun_place(token: Any) -> bool:
     back"), or an adjective or noun that follows one ("a stiff back"), and no noun
     follows it; or the parser put it in a noun's place with a modifier of its own."""
     doc, i = token.doc, token.i
-    if any(c.dep_ == "pobj" for c in token.children):
-        return False  # a preposition with its object: "each day as a beginner"
+    if any(c.dep_ in ("pobj", "pcomp") for c in token.children):
+        # A preposition with its object: "each day as a beginner", "the trick
+        # behind making a coin vanish".
+        return False
     if token.dep_ in _EN_NOUN_PLACES and any(
         c.dep_ in ("amod", "poss", "compound") for c in token.children
     ):
