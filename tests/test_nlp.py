@@ -679,6 +679,28 @@ async def test_the_knack_of_doing_a_thing_frames_the_question(nlp, a, b, guard) 
     assert await verdict(nlp, a, b) == guard
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # Someone who does a thing is named by the thing done, which the other
+        # prompt may say instead (surfer / surfboard, 养蜂人 / 养蜂).
+        ("What size surfboard should a beginner use?",
+         "How big a board should a new surfer start on?", None),
+        ("养蜂人怎么防止被蜜蜂蜇？", "养蜂的时候怎样避免被蜇伤？", None),
+        # Not a word that merely starts with the rest (floor / flower), nor another
+        # doer (climber / cyclist).
+        ("How do I clean a dusty floor quickly?", "How do I clean dusty flowers quickly?",
+         "subject"),
+        ("What gloves should a beginner climber wear?",
+         "What gloves should a beginner cyclist wear?", "subject"),
+        # Words for someone new to a thing name the same asker.
+        ("新手学吉他先练什么？", "初学者学吉他先练什么？", None),
+    ],
+)  # fmt: skip
+async def test_who_asks_named_by_what_they_do(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard
+
+
 async def test_a_word_carrying_a_do_auxiliary_is_a_verb(nlp) -> None:
     # The small model tags "work" as a noun here; only a verb takes "does".
     result = await features(nlp, "How does a heat pump work?")

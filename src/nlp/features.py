@@ -249,6 +249,34 @@ def _contracted(x: str, y: str) -> bool:
     return _shortens(x, y) or _shortens(y, x)
 
 
+def _activity_of_agent(word: str) -> str | None:
+    """What a word for someone who does a thing says is done: "surf" of surfer,
+    "swim" of swimmer, 养蜂 of 养蜂人; None for other words.
+
+    A prompt that says the activity names the person by it ("what board should a
+    new surfer start on" / "what size surfboard should a beginner use").
+    """
+    if word.isascii():
+        for suffix in lexicon.EN_AGENT_SUFFIXES:
+            stem = word.removesuffix(suffix)
+            if stem != word and len(stem) >= 3:
+                # A doubled final consonant: swimmer, runner.
+                return stem[:-1] if len(stem) >= 4 and stem[-1] == stem[-2] else stem
+        return None
+    if len(word) >= 3 and word[-1] in lexicon.ZH_AGENT_SUFFIXES:
+        return word[:-1]
+    return None
+
+
+def _says(word: str, doing: str) -> bool:
+    """Whether an English word is ``doing`` inflected (surf, surfs, surfing) or a
+    compound it starts (surfboard); not merely a word it starts (let / lettuce)."""
+    rest = word.removeprefix(doing)
+    if rest == word:
+        return False
+    return rest in lexicon.EN_INFLECTIONS or (len(doing) >= 4 and len(rest) >= 5)
+
+
 def _shortens(short: str, full: str) -> bool:
     """Whether a Chinese name is a contraction of another: some of its characters,
     in order, the first kept (珠峰 / 珠穆朗玛峰, 北大 / 北京大学).
@@ -396,8 +424,12 @@ def _coverage(
         if word.isascii():
             if _spells(text, word) or any(_same_stem(word, w) for w in stems):
                 return True
-        elif all(ch in text for ch in word if not ch.isascii()) or any(
-            _shortens(w, word) for w in words
+            if (doing := _activity_of_agent(word)) and any(_says(w, doing) for w in stems):
+                return True
+        elif (
+            all(ch in text for ch in word if not ch.isascii())
+            or any(_shortens(w, word) for w in words)
+            or ((doing := _activity_of_agent(word)) is not None and doing in text)
         ):
             return True
         return _synonym_in(word, free, same)

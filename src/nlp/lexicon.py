@@ -12,9 +12,11 @@ __all__ = [
     "AVERTING_WORDS",
     "CAUSE_WORDS",
     "ENTITY_LABELS",
+    "EN_AGENT_SUFFIXES",
     "EN_DAYTIME_BEFORE",
     "EN_DIRECTION",
     "EN_EVERY",
+    "EN_INFLECTIONS",
     "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
@@ -41,6 +43,7 @@ __all__ = [
     "SYMMETRIC_CONNECTORS",
     "TRANSFORMING_TASKS",
     "VAGUE_TIME_TAGS",
+    "ZH_AGENT_SUFFIXES",
     "ZH_ALIKE",
     "ZH_ASKING_ABOUT",
     "ZH_DATE_UNITS",
@@ -270,9 +273,20 @@ ASPECTS = {
         "cost": ("cost", "price", "价格", "价钱", "费用"),
         "difference": ("difference", "distinction", "区别", "差别", "差异", "不同", "不一样",
                        "不相同"),
+        # Who asks, when it is someone new to the thing ("what racket should a beginner
+        # buy" / "... someone new to badminton"): WordNet and Cilin file these apart.
+        "novice": ("beginner", "novice", "newbie", "newcomer", "新手", "初学者", "菜鸟", "生手",
+                   "新人"),
     }.items()
     for word in words
 }  # fmt: skip
+
+# Endings of words for someone who does a thing (surfer, sailor, cyclist; 养蜂人,
+# 初学者, 驾驶员, 吉他手, 收藏家, 摄影师).
+EN_AGENT_SUFFIXES = ("er", "or", "ist")
+# Endings that inflect an English verb or noun.
+EN_INFLECTIONS = frozenset({"", "s", "es", "ed", "d", "ing"})
+ZH_AGENT_SUFFIXES = frozenset("人者员手家师")
 
 # Common nouns jieba tags as place names (ns); they name no particular place.
 ZH_GENERIC_PLACES = frozenset(
