@@ -701,6 +701,40 @@ async def test_who_asks_named_by_what_they_do(nlp, a, b, guard) -> None:
     assert await verdict(nlp, a, b) == guard
 
 
+async def test_a_noun_the_lemmatiser_cuts_is_kept_as_written(nlp) -> None:
+    # spaCy lemmatises "thermos" to "thermo"; WordNet knows the first, and files it
+    # under vacuum flask.
+    result = await features(nlp, "How long does a thermos keep coffee hot?")
+    assert "thermos" in result.anchors
+    assert (
+        await verdict(
+            nlp,
+            "How long does a thermos keep coffee hot?",
+            "For how many hours will coffee stay hot in a vacuum flask?",
+        )
+        is None
+    )
+
+
+async def test_out_of_is_a_preposition(nlp) -> None:
+    result = await features(nlp, "How do I get the smell out of my thermos?")
+    assert "out" not in result.anchors and "smell" in result.anchors
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "guard"),
+    [
+        # Midnight is a time of night, as 半夜 is.
+        ("Is it safe to ride the subway late at night?",
+         "How safe is taking the metro after midnight?", None),
+        ("Is it safe to ride the subway at noon?", "Is it safe to ride the subway at midnight?",
+         "quantities"),
+    ],
+)  # fmt: skip
+async def test_midnight_is_night(nlp, a, b, guard) -> None:
+    assert await verdict(nlp, a, b) == guard
+
+
 async def test_a_word_carrying_a_do_auxiliary_is_a_verb(nlp) -> None:
     # The small model tags "work" as a noun here; only a verb takes "does".
     result = await features(nlp, "How does a heat pump work?")

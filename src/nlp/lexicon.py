@@ -126,7 +126,7 @@ EN_TEMPORAL = {
         ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])},
     "today": "day:0", "tonight": "day:0", "tomorrow": "day:+1", "yesterday": "day:-1",
     "morning": "part:morning", "afternoon": "part:afternoon", "evening": "part:evening",
-    "night": "part:night", "noon": "part:noon", "midnight": "part:midnight",
+    "night": "part:night", "noon": "part:noon", "midnight": "part:night",
     "daytime": "part:day", "overnight": "part:night",
     "week": "span:week", "month": "span:month", "year": "span:year", "weekend": "span:weekend",
     "day": "span:day", "hour": "span:hour", "minute": "span:minute",

@@ -268,9 +268,11 @@ def _in_noun_place(token: Any) -> bool:
     back"), or an adjective or noun that follows one ("a stiff back"), and no noun
     follows it; or the parser put it in a noun's place with a modifier of its own."""
     doc, i = token.doc, token.i
-    if any(c.dep_ in ("pobj", "pcomp") for c in token.children):
+    if any(c.dep_ in ("pobj", "pcomp") for c in token.children) or (
+        token.pos_ == "ADP" and any(c.dep_ == "prep" for c in token.children)
+    ):
         # A preposition with its object: "each day as a beginner", "the trick
-        # behind making a coin vanish".
+        # behind making a coin vanish", "the smell out of my thermos".
         return False
     if token.dep_ in _EN_NOUN_PLACES and any(
         c.dep_ in ("amod", "poss", "compound") for c in token.children
@@ -532,7 +534,7 @@ class PromptPreprocessor:
                         and self.thesaurus.is_english_noun_only(lower)
                     )
                 )
-                lemma = lower if mistagged else token.lemma_.lower()
+                lemma = lower if mistagged else self._english_lemma(token)
                 draft.terms.add(lemma)
                 if (token.pos_ == "NOUN" and not _do_supported(token)) or mistagged:
                     draft.anchors.append(lemma)
@@ -580,6 +582,20 @@ class PromptPreprocessor:
             and self.thesaurus is not None
             and self.thesaurus.is_english_verb(token.lower_)
         )
+
+    def _english_lemma(self, token: Any) -> str:
+        """The token's lemma, or the word as written where the lemmatiser cut a
+        noun WordNet knows into one it does not ("thermos" to "thermo")."""
+        lemma = token.lemma_.lower()
+        if (
+            token.pos_ == "NOUN"
+            and lemma != token.lower_
+            and self.thesaurus is not None
+            and self.thesaurus.is_english_noun(token.lower_)
+            and not self.thesaurus.is_english_noun(lemma)
+        ):
+            return token.lower_
+        return lemma
 
     def _common_noun_as_name(self, token: Any) -> bool:
         """Whether the recogniser named a word that the tagger calls a common noun,
