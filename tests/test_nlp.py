@@ -771,6 +771,14 @@ async def test_a_task_word_counts_where_the_text_is_asked_for(nlp, a, b, guard) 
         ("第一次去健身房该练什么？", "初次去健身房应该练些什么？", None),
         ("初次去健身房应该练些什么？", "第三次去健身房应该练些什么？", "quantities"),
         ("Who was the first man on the moon?", "Who was the last man on the moon?", "quantities"),
+        # Doing a thing for the first time is doing it new: a prompt may say "new"
+        # or nothing instead. A second time is still a number.
+        ("新买的铁锅怎么开锅？", "刚买的铁锅第一次用之前要怎么处理？", None),
+        ("How do I season a new carbon steel wok?",
+         "What's the process for seasoning a carbon steel wok before first use?", None),
+        ("新买的铁锅怎么开锅？", "铁锅第二次用之前要怎么处理？", "quantities"),
+        ("What should I expect the first time I give blood?",
+         "What should I expect the second time I give blood?", "quantities"),
     ],
 )  # fmt: skip
 async def test_first_is_a_number_in_both_languages(nlp, a, b, guard) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "EN_NEGATING_PREDICATES",
     "EN_NEGATORS",
     "EN_NUMBER_WORDS",
+    "EN_OCCASION_WORDS",
     "EN_ORDINAL_SUFFIX",
     "EN_ORDINAL_WORDS",
     "EN_PRODUCING_VERBS",
@@ -31,6 +32,7 @@ __all__ = [
     "EN_TIME_PREPOSITIONS",
     "EN_TRANSLATION_PHRASE",
     "EVERY_TAG",
+    "FIRST_OCCASION_TAG",
     "FRAME_NOUNS",
     "GOAL_FRAME",
     "IMPLIED_COUNTS",
@@ -51,6 +53,7 @@ __all__ = [
     "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
     "ZH_FIRST_MEASURES",
+    "ZH_FIRST_OCCASIONS",
     "ZH_FIRST_TIME",
     "ZH_FLOW_SKIP",
     "ZH_GENERIC_PLACES",
@@ -148,7 +151,12 @@ STEP_ORDER_TAG = "step:"
 # each day" / "how many minutes should I meditate"); two that differ still count.
 EN_EVERY = frozenset({"each", "every", "per"})
 EVERY_TAG = "every:"
-VAGUE_TIME_TAGS = ("part:", "span:", "season:", EVERY_TAG, STEP_ORDER_TAG)
+# "The first time", "first use", 第一次, 初次: doing a thing new, which another prompt
+# may say by "new" or say nothing of; a second time is a number.
+FIRST_OCCASION_TAG = "occasion:1"
+EN_OCCASION_WORDS = frozenset({"time", "use"})
+ZH_FIRST_OCCASIONS = frozenset({"第一次", "第一回", "首次", "首回"})
+VAGUE_TIME_TAGS = ("part:", "span:", "season:", EVERY_TAG, STEP_ORDER_TAG, "occasion:")
 
 EN_NEGATORS = frozenset(
     {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",

@@ -467,7 +467,10 @@ class PromptPreprocessor:
                         or lexicon.EN_ORDINAL_SUFFIX.match(lower) is not None
                     )
                     adverbial = ordinal and token.dep_ == "advmod"
-                    draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)
+                    if ordinal and value == "1" and token.head.lemma_ in lexicon.EN_OCCASION_WORDS:
+                        draft.quantity(lexicon.FIRST_OCCASION_TAG)  # "for the first time"
+                    else:
+                        draft.quantity(f"{lexicon.STEP_ORDER_TAG}{value}" if adverbial else value)
                     continue
             tag = lexicon.EN_TEMPORAL.get(lower) or lexicon.EN_TEMPORAL.get(token.lemma_.lower())
             if lower == "day" and token.i >= 2:
@@ -1009,8 +1012,8 @@ class PromptPreprocessor:
         """Numbers in one segmented word: Arabic digits anywhere, Chinese numerals in
         numeral words (flag ``m``) and months, except a lone 一 which works as an
         article; 第一, 首次 and 初次 (first) are the number 1."""
-        if word in lexicon.ZH_FIRST_TIME:
-            return ["1"]
+        if word in lexicon.ZH_FIRST_TIME or word in lexicon.ZH_FIRST_OCCASIONS:
+            return [lexicon.FIRST_OCCASION_TAG]
         found = [_number(m) for m in _NUMBER.findall(word)]
         base = word.removesuffix("份")  # 七月份 -> 七月
         if (
