@@ -76,8 +76,8 @@ class SimilarityConfig(Settings):
     check_quantities: bool = Field(
         default=True,
         description="Guard: the same numbers, dates and times (a part of the day, a season, "
-        "'how many days' or an adverbial 'first' only one prompt names is a setting, not a "
-        "difference).",
+        "'how many days', an adverbial 'first' or 'the first time' only one prompt names is "
+        "a setting, not a difference).",
     )
     check_negation: bool = Field(
         default=True,

@@ -268,7 +268,7 @@ def _activity_of_agent(word: str) -> str | None:
     return None
 
 
-def _says(word: str, doing: str) -> bool:
+def _names_activity(word: str, doing: str) -> bool:
     """Whether an English word is ``doing`` inflected (surf, surfs, surfing) or a
     compound it starts (surfboard); not merely a word it starts (let / lettuce)."""
     rest = word.removeprefix(doing)
@@ -424,7 +424,8 @@ def _coverage(
         if word.isascii():
             if _spells(text, word) or any(_same_stem(word, w) for w in stems):
                 return True
-            if (doing := _activity_of_agent(word)) and any(_says(w, doing) for w in stems):
+            doing = _activity_of_agent(word)
+            if doing is not None and any(_names_activity(w, doing) for w in stems):
                 return True
         elif (
             all(ch in text for ch in word if not ch.isascii())
@@ -670,8 +671,8 @@ def _ordinal(features: PromptFeatures) -> bool:
 def _quantities_differ(a: frozenset[str], b: frozenset[str], *, implied: bool = True) -> bool:
     """Whether two prompts' numbers, dates and times disagree.
 
-    A vague time (a part of the day, a season, "how many hours") that only one
-    prompt names usually sets the scene of the same question ("how much sleep
+    A vague time (a part of the day, a season, "how many hours", "the first time")
+    that only one prompt names usually sets the scene of the same question ("how much sleep
     does an adult need each night"); any number, date or day, and two vague
     times of one kind that differ (morning / evening, summer / winter), still count.
     So, given ``implied``, does a one or two said where the other prompt says no

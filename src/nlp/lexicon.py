@@ -37,6 +37,7 @@ __all__ = [
     "GOAL_FRAME",
     "IMPLIED_COUNTS",
     "NUMBER_LABELS",
+    "OCCASION_TAG",
     "OPPOSITES",
     "PERSON_WORDS",
     "PROBLEM_FRAME",
@@ -153,10 +154,11 @@ EN_EVERY = frozenset({"each", "every", "per"})
 EVERY_TAG = "every:"
 # "The first time", "first use", 第一次, 初次: doing a thing new, which another prompt
 # may say by "new" or say nothing of; a second time is a number.
-FIRST_OCCASION_TAG = "occasion:1"
+OCCASION_TAG = "occasion:"
+FIRST_OCCASION_TAG = f"{OCCASION_TAG}1"
 EN_OCCASION_WORDS = frozenset({"time", "use"})
 ZH_FIRST_OCCASIONS = frozenset({"第一次", "第一回", "首次", "首回"})
-VAGUE_TIME_TAGS = ("part:", "span:", "season:", EVERY_TAG, STEP_ORDER_TAG, "occasion:")
+VAGUE_TIME_TAGS = ("part:", "span:", "season:", EVERY_TAG, STEP_ORDER_TAG, OCCASION_TAG)
 
 EN_NEGATORS = frozenset(
     {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",

@@ -1011,7 +1011,8 @@ class PromptPreprocessor:
     def _zh_numbers(word: str, flag: str) -> list[str]:
         """Numbers in one segmented word: Arabic digits anywhere, Chinese numerals in
         numeral words (flag ``m``) and months, except a lone 一 which works as an
-        article; 第一, 首次 and 初次 (first) are the number 1."""
+        article; 第一 (first) is the number 1, and 第一次, 首次 and 初次 (the first
+        time) a first occasion (``lexicon.FIRST_OCCASION_TAG``)."""
         if word in lexicon.ZH_FIRST_TIME or word in lexicon.ZH_FIRST_OCCASIONS:
             return [lexicon.FIRST_OCCASION_TAG]
         found = [_number(m) for m in _NUMBER.findall(word)]
