@@ -309,6 +309,10 @@ async def test_thesaurus_corrects_jieba_names_and_verb_object_words(nlp) -> None
     assert "老虎" in f.anchors and not f.entities
     f = await features(nlp, "杭州的人口有多少？")  # a real place stays a name
     assert f.entities == {"杭州"}
+    f = await features(nlp, "怎么挑到熟透的西瓜？")  # jieba tags 西瓜 as a place
+    assert "西瓜" in f.anchors and not f.entities
+    # So a kind of tea one prompt names is compared as a noun, not a name only it says.
+    assert await verdict(nlp, "红茶泡几分钟比较好？", "泡茶要几分钟？") is None
     f = await features(nlp, "怎样学好弹钢琴？")  # 弹钢琴 is one dictionary word
     assert f.anchors == ("钢琴",)
     f = await features(nlp, "浴帘发霉了怎么办？")  # a two-character noun: a thing of its own

@@ -86,6 +86,10 @@ def test_word_classes(thesaurus) -> None:
     # Common nouns sit in synonym groups; names in "related" groups.
     assert thesaurus.is_chinese_common_noun("老虎")
     assert not thesaurus.is_chinese_common_noun("上海")
+    # Fruit, instruments, food: related groups of things that hold no names.
+    assert thesaurus.is_chinese_common_noun("西瓜") and thesaurus.is_chinese_common_noun("巧克力")
+    assert not thesaurus.is_chinese_common_noun("长江")  # a river: a landform
+    assert not thesaurus.is_chinese_common_noun("故宫")  # a building
     assert not thesaurus.is_chinese_common_noun("迁徙")
     assert thesaurus.is_chinese_quality("干燥")
     assert thesaurus.is_chinese_verb("痒")  # Cilin files bodily states with actions

@@ -45,6 +45,9 @@ _CILIN_VERBAL = ("F", "G", "H", "I", "J")
 _CILIN_NAMING = ("A", "B", "C", "D")
 # Cilin's classes of concrete names: people, things, time and space.
 _CILIN_CONCRETE = ("A", "B", "C")
+# Cilin's subclasses of things that include proper names: landforms (长江, 泰山) and
+# buildings (故宫).
+_CILIN_NAMED_THINGS = ("Be", "Bn")
 # Cilin's subclass of places.
 _CILIN_PLACES = ("Cb",)
 # Cilin's subclass of natural phenomena: weather (打雷, 下雨), tides, quakes.
@@ -335,9 +338,14 @@ class Thesaurus:
 
         Cilin keeps proper names (places, people, rivers) in "related" (``#``)
         groups, and common nouns with their synonyms in ``=`` groups: jieba tags
-        many of the latter as names (老虎, 友谊, 湖泊), which this corrects.
+        many of the latter as names (老虎, 友谊, 湖泊), which this corrects. A word
+        filed only among kinds of things that hold no names (plants, animals, food,
+        tools, containers: not landforms or buildings) is a common noun in a ``#``
+        group too (西瓜, 芒果, which jieba tags as places).
         """
-        return self._cilin_only(word, _CILIN_NOMINAL, "=")
+        return self._cilin_only(word, _CILIN_NOMINAL, "=") or (
+            self._cilin_only(word, ("B",)) and not self._cilin_any(word, _CILIN_NAMED_THINGS)
+        )
 
     def _synonym_groups(self, word: str) -> set[str]:
         """The Cilin synonym groups (codes ending in ``=``) that list ``word``."""
