@@ -55,7 +55,6 @@ __all__ = [
     "ZH_ENTITY_FLAGS",
     "ZH_FIRST_MEASURES",
     "ZH_FIRST_OCCASIONS",
-    "ZH_FIRST_TIME",
     "ZH_FLOW_SKIP",
     "ZH_GENERIC_PLACES",
     "ZH_LOCATIVES",
@@ -157,7 +156,9 @@ EVERY_TAG = "every:"
 OCCASION_TAG = "occasion:"
 FIRST_OCCASION_TAG = f"{OCCASION_TAG}1"
 EN_OCCASION_WORDS = frozenset({"time", "use"})
-ZH_FIRST_OCCASIONS = frozenset({"第一次", "第一回", "首次", "首回"})
+ZH_FIRST_OCCASIONS = frozenset(
+    {"第一次", "第一回", "首次", "首回", "初次", "头一次", "头一回", "头回"}
+)
 VAGUE_TIME_TAGS = ("part:", "span:", "season:", EVERY_TAG, STEP_ORDER_TAG, OCCASION_TAG)
 
 EN_NEGATORS = frozenset(
@@ -309,9 +310,6 @@ ZH_MODALS = frozenset("会能要该可想")
 
 # Locative endings jieba keeps on a place word (手上, 锅里, 心中).
 ZH_LOCATIVES = frozenset("上里中下内外边")
-
-# Words for "the first time" other than 第一次 and 首次.
-ZH_FIRST_TIME = frozenset({"初次", "头一次", "头一回", "头回"})
 
 # Measure words after which 首 means "first" (首次 = 第一次, 首行 = 第一行); 首页
 # (home page), 首都 and 首先 do not count.

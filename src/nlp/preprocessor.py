@@ -1013,7 +1013,7 @@ class PromptPreprocessor:
         numeral words (flag ``m``) and months, except a lone 一 which works as an
         article; 第一 (first) is the number 1, and 第一次, 首次 and 初次 (the first
         time) a first occasion (``lexicon.FIRST_OCCASION_TAG``)."""
-        if word in lexicon.ZH_FIRST_TIME or word in lexicon.ZH_FIRST_OCCASIONS:
+        if word in lexicon.ZH_FIRST_OCCASIONS:
             return [lexicon.FIRST_OCCASION_TAG]
         found = [_number(m) for m in _NUMBER.findall(word)]
         base = word.removesuffix("份")  # 七月份 -> 七月
