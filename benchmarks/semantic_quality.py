@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +181,39 @@ def report(results: list[dict], threshold: float, title: str, *, details: bool =
         print(f"  FALSE HIT {r['kind']} ({r['score']:.3f}): {r['a']} | {r['b']}")
 
 
-def sweep(results: list[dict]) -> None:
+def family(kind: str) -> str:
+    """The family a pair's kind is reported under in the sweep of full decisions."""
+    if kind == "paraphrase" or kind == "cross":
+        return kind
+    return "rephrased" if kind.startswith("rephrased ") else "labelled"
+
+
+def full_decision_sweep(
+    results: list[dict], thresholds: Iterable[float]
+) -> list[tuple[float, dict[str, tuple[int, int]]]]:
+    """For each threshold, (hits, pairs) of each family under the full decision.
+
+    Each pair is looked up against its own stored prompt alone and the guards do
+    not depend on the threshold, so at a threshold ``t`` at or above the run's a
+    pair hits when it hit in the run and scores at least ``t``. (Below the run's
+    threshold the guards' verdict on the pairs it cut off is unknown.)
+    """
+    by_family: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        by_family[family(r["kind"])].append(r)
+    return [
+        (
+            t,
+            {
+                f: (sum(r["hit"] and r["score"] >= t for r in rows), len(rows))
+                for f, rows in by_family.items()
+            },
+        )
+        for t in thresholds
+    ]
+
+
+def sweep(results: list[dict], threshold: float) -> None:
     print("\nthreshold sweep (score only, all languages): threshold  recall  false-hit rate")
     para = np.array([r["score"] for r in results if r["kind"] == "paraphrase"])
     neg = np.array([r["score"] for r in results if r["kind"] != "paraphrase"])
@@ -191,6 +224,9 @@ def sweep(results: list[dict]) -> None:
         f"lowest paraphrase score {para.min():.3f}"
         + (f"; highest unrelated score {max(unrelated):.3f}" if unrelated else "")
     )
+    print("\nthreshold sweep (full decision, all languages): hits / pairs per family")
+    for t, counts in full_decision_sweep(results, np.arange(threshold, 0.9601, 0.01)):
+        print(f"  {t:.2f}  " + "  ".join(f"{f} {h}/{n}" for f, (h, n) in sorted(counts.items())))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -210,9 +246,11 @@ async def main(args: argparse.Namespace) -> None:
             everything += results
             report(results, config.threshold, Path(path).name)
             if args.sweep:
-                sweep(results)
+                sweep(results, config.threshold)
         if len(paths) > 1:
             report(everything, config.threshold, f"all {len(paths)} sets", details=False)
+            if args.sweep:
+                sweep(everything, config.threshold)
     finally:
         await helper.stop()
 

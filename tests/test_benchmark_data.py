@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.semantic_quality import DEFAULT_FILES, load, rephrased_negatives
+from benchmarks.semantic_quality import (
+    DEFAULT_FILES,
+    full_decision_sweep,
+    load,
+    rephrased_negatives,
+)
 
 KINDS = {
     "paraphrase", "subject", "entity", "number", "date", "negation", "direction", "task",
@@ -53,3 +58,18 @@ def test_rephrased_negatives_pair_each_negative_with_the_paraphrases_of_its_prom
         ("rephrased subject", "cat lifespan", "dogs live"),
         ("rephrased subject", "cats live", "dog lifespan"),
     }
+
+
+def test_full_decision_sweep_counts_hits_per_family_at_each_threshold() -> None:
+    results = [
+        {"kind": "paraphrase", "score": 0.97, "hit": True},
+        {"kind": "paraphrase", "score": 0.92, "hit": True},
+        {"kind": "paraphrase", "score": 0.99, "hit": False},  # rejected by a guard
+        {"kind": "subject", "score": 0.95, "hit": True},
+        {"kind": "rephrased subject", "score": 0.91, "hit": True},
+        {"kind": "cross", "score": 0.94, "hit": False},
+    ]
+    (t1, low), (t2, high) = full_decision_sweep(results, [0.90, 0.93])
+    assert (t1, t2) == (0.90, 0.93)
+    assert low == {"paraphrase": (2, 3), "labelled": (1, 1), "rephrased": (1, 1), "cross": (0, 1)}
+    assert high == {"paraphrase": (1, 3), "labelled": (1, 1), "rephrased": (0, 1), "cross": (0, 1)}
