@@ -44,7 +44,7 @@ class SimilarityConfig(Settings):
     )
     device: str = Field(default="cpu", description="Torch device of the embedding model.")
     threshold: float = Field(
-        default=0.90,
+        default=0.93,
         gt=0,
         le=1,
         description="Least cosine similarity of two prompts' embeddings for a semantic hit.",
