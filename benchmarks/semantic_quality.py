@@ -226,8 +226,9 @@ def sweep(results: list[dict], threshold: float) -> None:
         + (f"; highest unrelated score {max(unrelated):.3f}" if unrelated else "")
     )
     print("\nthreshold sweep (full decision, all languages): hits / pairs per family")
-    for t, counts in full_decision_sweep(results, np.arange(threshold, 0.9601, 0.01)):
-        print(f"  {t:.2f}  " + "  ".join(f"{f} {h}/{n}" for f, (h, n) in sorted(counts.items())))
+    steps = [float(t) for t in np.arange(threshold, 0.9601, 0.01)]
+    for at, counts in full_decision_sweep(results, steps):
+        print(f"  {at:.2f}  " + "  ".join(f"{f} {h}/{n}" for f, (h, n) in sorted(counts.items())))
 
 
 async def main(args: argparse.Namespace) -> None:
