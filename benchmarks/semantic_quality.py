@@ -83,6 +83,10 @@ DEFAULT_FILES = [
 ]
 
 
+#: The start of a rephrased negative's kind ("rephrased subject").
+REPHRASED = "rephrased "
+
+
 def cross_pairs(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """Unrelated negatives made from the paraphrases: each ``a`` against every other
     paraphrase's ``b`` of the same language."""
@@ -113,7 +117,7 @@ def rephrased_negatives(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     for r in rows:
         if r["kind"] == "paraphrase":
             continue
-        kind = f"rephrased {r['kind']}"
+        kind = f"{REPHRASED}{r['kind']}"
         out += [{"lang": r["lang"], "kind": kind, "a": p, "b": r["b"]} for p in paraphrases[r["a"]]]
         out += [{"lang": r["lang"], "kind": kind, "a": r["a"], "b": p} for p in paraphrases[r["b"]]]
     return out
@@ -186,7 +190,7 @@ def family(kind: str) -> str:
     """The family a pair's kind is reported under in the sweep of full decisions."""
     if kind == "paraphrase" or kind == "cross":
         return kind
-    return "rephrased" if kind.startswith("rephrased ") else "labelled"
+    return "rephrased" if kind.startswith(REPHRASED) else "labelled"
 
 
 def full_decision_sweep(
