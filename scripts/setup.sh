@@ -21,11 +21,15 @@ case "$engine" in cpu|gpu) ;; *) echo "ENGINE must be cpu or gpu, not '$engine'"
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
-# The stamp records what was installed; an unchanged pyproject + extras skips pip.
-stamp=".venv/.setup-$(cat pyproject.toml | sha256sum | cut -c1-16)-${extras/,/-}"
+# The CPU install takes every version from the lock the suite was run with
+# (constraints-cpu.txt; scripts/lock.sh refreshes it). GPU installs resolve today's.
+lock=()
+[ "$engine" = cpu ] && lock=(-c constraints-cpu.txt)
+# The stamp records what was installed; an unchanged pyproject, lock and extras skip pip.
+stamp=".venv/.setup-$(cat pyproject.toml constraints-cpu.txt | sha256sum | cut -c1-16)-${extras/,/-}"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+  .venv/bin/python -m pip install --quiet "${lock[@]}" -e ".[$extras]"
   if [ "$engine" = cpu ]; then
     # PyPI's torchvision/torchaudio/torchcodec are CUDA builds that fail to load
     # beside the CPU torch; text models need none of them.

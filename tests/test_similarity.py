@@ -280,6 +280,27 @@ async def test_vectors_of_another_embedding_model_are_never_compared(
         assert len(minilm.index) == 0
 
 
+def _fake_reply(words: list[str]) -> bytes:
+    """What a Redis 7 server answers to the commands a client sends before the rebuild."""
+    command = words[0].upper()
+    if command == "HELLO":  # the handshake: the server's details, in the protocol asked for
+        fields = {"server": "redis", "version": "7.2.0", "proto": None, "mode": "standalone"}
+        protocol = int(words[1]) if len(words) > 1 else 2
+        body = b""
+        for key, value in fields.items():
+            body += b"$%d\r\n%s\r\n" % (len(key), key.encode())
+            body += (
+                b":%d\r\n" % protocol
+                if value is None
+                else b"$%d\r\n%s\r\n" % (len(value), value.encode())
+            )
+        head = b"%%%d\r\n" % len(fields) if protocol == 3 else b"*%d\r\n" % (2 * len(fields))
+        return head + body
+    if command in ("XREVRANGE", "XREAD"):
+        return b"*0\r\n"
+    return b"+OK\r\n"
+
+
 async def test_a_redis_stalling_mid_rebuild_does_not_stall_start(namespace) -> None:
     """A Redis that answers the first commands, then nothing (a wedged server)
     costs start a timeout, not forever; the index then works locally."""
@@ -296,7 +317,7 @@ async def test_a_redis_stalling_mid_rebuild_does_not_stall_start(namespace) -> N
             seen.append(words[0].upper())
             if seen[-1] == "SCAN":
                 continue  # the rebuild's first read: never answered
-            writer.write(b"*0\r\n" if seen[-1] in ("XREVRANGE", "XREAD") else b"+OK\r\n")
+            writer.write(_fake_reply(words))
             await writer.drain()
 
     server = await asyncio.start_server(wedged, "127.0.0.1", 0)
