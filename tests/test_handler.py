@@ -89,6 +89,7 @@ async def test_early_break_aborts_engine_request(handler) -> None:
     assert collector.final_output.error == "request was aborted"
 
 
+@pytest.mark.faults
 async def test_cancelled_consumer_aborts_engine_request(handler) -> None:
     collector = await handler.add_request_v2("keep talking", LONG)
     first = asyncio.Event()
@@ -134,6 +135,8 @@ async def test_outputs_can_be_read_once(handler) -> None:
         ({"prompt": ""}, "non-empty 'prompt'"),
         ({"prompt_token_ids": []}, "non-empty 'prompt'"),
         ({"prompt": "a", "prompt_token_ids": [1]}, "both"),
+        ("lone \ud800 surrogate", "not valid Unicode"),
+        ({"prompt": "lone \udfff"}, "not valid Unicode"),
     ],
 )
 async def test_bad_prompts_are_refused(handler, prompt, message) -> None:
@@ -153,6 +156,36 @@ async def test_bad_prompts_are_refused(handler, prompt, message) -> None:
 async def test_bad_sampling_params_are_refused(handler, params, message) -> None:
     with pytest.raises(InvalidRequestError, match=message):
         await handler.add_request_v2("fine prompt", params)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"seed": "abc"}, "seed"),
+        ({"max_tokens": 8.5}, "max_tokens"),
+        ({"ignore_eos": "yes"}, "ignore_eos"),
+        ({"skip_special_tokens": 2}, "skip_special_tokens"),
+        ({"logit_bias": {"a": 1.0}}, "logit_bias"),
+        ({"bad_words": [5]}, "bad_words"),
+        ({"allowed_token_ids": ["x"]}, "allowed_token_ids"),
+    ],
+)
+async def test_wrong_typed_params_are_refused_and_the_engine_keeps_answering(
+    handler, params, field
+) -> None:
+    """SamplingParams builds with these, but the engine process cannot decode them:
+    they used to stop its input thread, and every later request hung."""
+    with pytest.raises(InvalidRequestError, match=field):
+        await handler.add_request_v2("fine prompt", {"max_tokens": 8, **params})
+    # Also when the caller built the SamplingParams, and through generate() itself.
+    built = SamplingParams(**{"max_tokens": 8, **params})
+    with pytest.raises(InvalidRequestError, match=field):
+        await handler.add_request_v2("fine prompt", built)
+    with pytest.raises(InvalidRequestError, match=field):
+        async for _ in handler.engine.generate("fine prompt", built, f"typed-{field}"):
+            pass
+    out = await final_output(await handler.add_request_v2(f"still alive {field}", GREEDY))
+    assert out.error is None and out.finished
 
 
 async def test_engine_side_rejection_arrives_as_error_output(handler) -> None:
@@ -185,6 +218,11 @@ async def test_duplicate_and_malformed_request_ids(handler) -> None:
         await handler.add_request_v2("two", GREEDY, request_id="has space")
     with pytest.raises(InvalidRequestError, match="namespace"):
         await handler.add_request_v2("two", GREEDY, namespace="")
+    # A trailing newline is no part of a name ($ would have let it through).
+    with pytest.raises(InvalidRequestError, match="request_id"):
+        await handler.add_request_v2("two", GREEDY, request_id="id\n")
+    with pytest.raises(InvalidRequestError, match="namespace"):
+        await handler.add_request_v2("two", GREEDY, namespace="tenant\n")
 
 
 async def test_batch_submission_checks_all_prompts_first(handler) -> None:

@@ -27,6 +27,7 @@ from src.cache.key import RequestKey, UncacheableRequest, make_request_key
 from src.cache.manager import MultiLevelCacheManager
 from src.config import CacheConfig
 from src.handler.outputs import StreamAccumulator
+from src.handler.requests import check_wire_types
 from src.similarity.helper import PreparedPrompt, SimilaritySearchHelper
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ class EnhancedAsyncLLM(AsyncLLM):
             vLLM ``RequestOutput`` objects as the engine streams them, or one
             finished ``CachedRequestOutput`` for an answer from cache.
         """
+        # 0. Refuse parameters the engine process cannot decode (it would stop on them).
+        check_wire_types(sampling_params)
         self.cache_stats.requests += 1
         # 1. Key the request; an uncacheable one goes straight to the engine.
         key = self._request_key(prompt, sampling_params, namespace, kwargs.get("lora_request"))

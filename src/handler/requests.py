@@ -6,16 +6,27 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from vllm.exceptions import VLLMValidationError
 from vllm.sampling_params import SamplingParams
+from vllm.v1.serial_utils import MsgpackDecoder, MsgpackEncoder
 
 from src.errors import InvalidRequestError
 
-__all__ = ["check_namespace", "check_prompt", "check_request_id", "to_sampling_params"]
+__all__ = [
+    "check_namespace",
+    "check_prompt",
+    "check_request_id",
+    "check_wire_types",
+    "to_sampling_params",
+]
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:@/-]{1,128}$")
+_NAME = re.compile(r"[A-Za-z0-9_.:@/-]{1,128}")
 # No ':' in namespaces: it separates the namespace from the digest in Redis keys.
-_NAMESPACE = re.compile(r"^[A-Za-z0-9_.@/-]{1,128}$")
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.@/-]{1,128}")
+# The engine client's own wire format: what these cannot carry, the engine rejects.
+_WIRE_ENCODER = MsgpackEncoder()
+_WIRE_DECODER = MsgpackDecoder(SamplingParams)
 
 
 def check_prompt(prompt: object) -> str | dict[str, Any]:
@@ -27,6 +38,7 @@ def check_prompt(prompt: object) -> str | dict[str, Any]:
     if isinstance(prompt, str):
         if not prompt.strip():
             raise InvalidRequestError("prompt is empty")
+        _check_encodable(prompt, "prompt")
         return prompt
     if isinstance(prompt, Mapping):
         text = prompt.get("prompt")
@@ -34,6 +46,7 @@ def check_prompt(prompt: object) -> str | dict[str, Any]:
         if text is not None and ids is not None:
             raise InvalidRequestError("prompt dict has both 'prompt' and 'prompt_token_ids'")
         if isinstance(text, str) and text.strip():
+            _check_encodable(text, "prompt")
             return dict(prompt)
         if (
             isinstance(ids, list)
@@ -60,20 +73,47 @@ def to_sampling_params(params: object, default_max_tokens: int) -> SamplingParam
     if params is None:
         return SamplingParams(max_tokens=default_max_tokens)
     if isinstance(params, SamplingParams):
-        return params.clone()
-    if isinstance(params, Mapping):
+        made = params.clone()
+    elif isinstance(params, Mapping):
         try:
-            return SamplingParams(**params)
+            made = SamplingParams(**params)
         except (TypeError, ValueError, VLLMValidationError) as exc:
             raise InvalidRequestError(f"invalid sampling parameters: {exc}") from exc
-    raise InvalidRequestError(
-        f"sampling_params must be SamplingParams, a dict or None, not {type(params).__name__}"
-    )
+    else:
+        raise InvalidRequestError(
+            f"sampling_params must be SamplingParams, a dict or None, not {type(params).__name__}"
+        )
+    check_wire_types(made)
+    return made
+
+
+def check_wire_types(params: SamplingParams) -> None:
+    """Refuse parameters whose field types the engine process would reject.
+
+    ``SamplingParams`` does not check types when built (``seed="abc"`` and
+    ``max_tokens=8.5`` pass), but the engine-core process decodes every request
+    against the struct's annotations and stops on a mismatch. The parameters go
+    through the same encoder and decoder here, so the rule is vLLM's own.
+    """
+    try:
+        _WIRE_DECODER.decode(_WIRE_ENCODER.encode(params))
+    except (msgspec.ValidationError, msgspec.DecodeError, TypeError) as exc:
+        raise InvalidRequestError(f"invalid sampling parameters: {exc}") from exc
+
+
+def _check_encodable(text: str, what: str) -> None:
+    """A lone surrogate cannot be encoded as UTF-8: refuse it here, naming it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"{what} is not valid Unicode: {exc.reason} at position {exc.start}"
+        ) from exc
 
 
 def check_request_id(request_id: object) -> str:
     """A request id is a short printable name (letters, digits, ``_.:@/-``)."""
-    if not isinstance(request_id, str) or not _NAME.match(request_id):
+    if not isinstance(request_id, str) or not _NAME.fullmatch(request_id):
         raise InvalidRequestError(
             f"request_id must be 1-128 characters of letters, digits or _.:@/-, got {request_id!r}"
         )
@@ -84,7 +124,7 @@ def check_namespace(namespace: object) -> str | None:
     """A namespace is None or 1-128 characters of letters, digits or ``_.@/-``."""
     if namespace is None:
         return None
-    if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
         raise InvalidRequestError(
             f"namespace must be 1-128 characters of letters, digits or _.@/-, got {namespace!r}"
         )
