@@ -1,5 +1,5 @@
-"""Command line: ``python -m src build-tiny-model DIR``, ``python -m src
-build-embedding-model`` and ``python -m src demo``."""
+"""Command line: ``python -m src build-tiny-model DIR``, ``build-embedding-model``,
+``build-judge``, ``train-judge`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ async def _demo(
     vllm_config = VLLMConfig(model=model, max_model_len=max_model_len, enforce_eager=True)
     handler = await create_enhanced_system(
         vllm_config=vllm_config,
-        cache_config=CacheConfig(redis_url=redis_url),
+        cache_config=CacheConfig.model_validate({"redis_url": redis_url}),
         similarity_config=SimilarityConfig(),
         handler_config=HandlerConfig(),
     )
@@ -96,6 +96,19 @@ async def _final(collector):  # type: ignore[no-untyped-def]
     return None
 
 
+def _build_judge(args: argparse.Namespace) -> int:
+    from src.similarity.judge import build_judge
+
+    print(build_judge(args.cache_dir))
+    return 0
+
+
+def _train_judge(args: argparse.Namespace) -> int:
+    from src.similarity.judge_training import main as train
+
+    return train(args.rest)
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from src.tiny_model import build_tiny_model, default_tiny_model_dir, is_tiny_model_dir
 
@@ -133,6 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     embedding.add_argument("--cache-dir", type=Path, default=None)
     embedding.set_defaults(func=_build_embedding)
 
+    judge = sub.add_parser(
+        "build-judge", help="merge the shipped pair judge into the model cache (once); print it"
+    )
+    judge.add_argument("--cache-dir", type=Path, default=None)
+    judge.set_defaults(func=_build_judge)
+
+    train = sub.add_parser(
+        "train-judge", add_help=False, help="train and calibrate the pair judge (see --help)"
+    )
+    train.set_defaults(func=_train_judge)
+
     demo = sub.add_parser("demo", help="stream a few prompts through the system")
     demo.add_argument("--model", help="local Hugging Face model folder (default: tiny model)")
     demo.add_argument("--max-model-len", type=int, default=None)
@@ -140,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--redis-url", help="also cache in this Redis (default: memory only)")
     demo.set_defaults(func=_run_demo)
 
-    args = parser.parse_args(argv)
+    # train-judge has a parser of its own: everything after its name is its.
+    args, rest = parser.parse_known_args(argv)
+    if args.command != "train-judge" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     _quiet_vllm()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

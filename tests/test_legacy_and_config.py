@@ -105,10 +105,33 @@ def test_environment_overrides(monkeypatch) -> None:
     monkeypatch.setenv("EVLLM_CACHE__TTL_S", "12.5")
     monkeypatch.setenv("EVLLM_HANDLER__FEATURES__ENABLE_DETAILED_LOGGING", "true")
     monkeypatch.setenv("EVLLM_ENGINE__MAX_MODEL_LEN", "512")
-    assert CacheConfig().redis_url == "redis://127.0.0.1:6390/2"
+    assert CacheConfig().redis_url_value() == "redis://127.0.0.1:6390/2"
     assert CacheConfig().ttl_s == 12.5
     assert HandlerConfig().features.enable_detailed_logging is True
     assert VLLMConfig().max_model_len == 512
+
+
+async def test_the_redis_password_is_never_shown(caplog) -> None:
+    """Not in the settings' repr or JSON, nor in what the Redis level logs when it
+    cannot connect; the client still gets the whole URL."""
+    import logging
+
+    from src.cache.redis_backend import RedisBackend
+    from tests.support.redis_server import free_port
+
+    url = f"redis://app:hunter2@127.0.0.1:{free_port()}/0"
+    config = CacheConfig(redis_url=url)
+    shown = [repr(config), str(config), config.model_dump_json(), str(config.model_dump())]
+    assert not any("hunter2" in text for text in shown), shown
+    assert "app:***@127.0.0.1" in config.model_dump_json()
+    assert config.redis_url_value() == url
+    backend = RedisBackend(url, key_prefix="secret-test:", timeout_s=0.2, retry_interval_s=0)
+    with caplog.at_level(logging.DEBUG):
+        await backend.start()
+        assert await backend.get("ns", "k") is None
+        await backend.close()
+    assert caplog.records and "hunter2" not in caplog.text
+    assert "hunter2" not in str(backend.describe())
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from src.cache.entry import CacheEntry
 from src.cache.memory import MemoryBackend
 from src.cache.redis_backend import RedisBackend
 from src.config import CacheConfig
+from src.errors import CacheClearError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class MultiLevelCacheManager:
         if config.redis_url is not None:
             levels.append(
                 RedisBackend(
-                    config.redis_url,
+                    config.redis_url.get_secret_value(),
                     key_prefix=config.key_prefix,
                     timeout_s=config.redis_timeout_s,
                     retry_interval_s=config.redis_retry_interval_s,
@@ -122,8 +123,18 @@ class MultiLevelCacheManager:
 
         Returns:
             The most entries any single level removed (levels hold copies).
+
+        Raises:
+            CacheClearError: A level could not be reached; the others are cleared.
         """
-        counts = await asyncio.gather(*(level.clear(namespace) for level in self.levels))
+        results = await asyncio.gather(
+            *(level.clear(namespace) for level in self.levels), return_exceptions=True
+        )
+        counts = [r for r in results if isinstance(r, int)]
+        failed = [level.name for level, r in zip(self.levels, results, strict=True)
+                  if isinstance(r, BaseException)]  # fmt: skip
+        if failed:
+            raise CacheClearError(failed, max(counts, default=0))
         return max(counts)
 
     @property

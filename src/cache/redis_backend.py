@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from src.cache.base import CacheBackend, LevelUnavailable
+from src.config.cache_config import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class RedisBackend(CacheBackend):
     ) -> None:
         super().__init__(clock=clock)
         self.url = url
+        self.shown_url = redact_url(url)
         self.key_prefix = key_prefix
         self.timeout_s = timeout_s
         self.retry_interval_s = retry_interval_s
@@ -91,10 +93,10 @@ class RedisBackend(CacheBackend):
             await self._guarded(self._client.ping())
         except Exception as exc:
             logger.warning(
-                "Redis at %s is unreachable at start; serving without it: %s", self.url, exc
+                "Redis at %s is unreachable at start; serving without it: %s", self.shown_url, exc
             )
         else:
-            logger.info("Redis cache level connected to %s", self.url)
+            logger.info("Redis cache level connected to %s", self.shown_url)
 
     async def _close(self) -> None:
         client, self._client = self._client, None
@@ -110,12 +112,12 @@ class RedisBackend(CacheBackend):
             result = await command
         except Exception as exc:
             if self._down_until is None:
-                logger.warning("Redis at %s failed, degrading to a miss: %s", self.url, exc)
+                logger.warning("Redis at %s failed, degrading to a miss: %s", self.shown_url, exc)
             self._down_until = self._monotonic() + self.retry_interval_s
             self.last_error = f"{type(exc).__name__}: {exc}"
             raise
         if self._down_until is not None:
-            logger.info("Redis at %s is back", self.url)
+            logger.info("Redis at %s is back", self.shown_url)
             self._down_until = None
         return result
 
@@ -138,7 +140,7 @@ class RedisBackend(CacheBackend):
         return removed
 
     def _figures(self) -> dict[str, Any]:
-        return {"url": _redact(self.url), "key_prefix": self.key_prefix}
+        return {"url": self.shown_url, "key_prefix": self.key_prefix}
 
 
 def escape_glob(text: str) -> str:
@@ -158,8 +160,3 @@ async def unlink_matching(client: Redis, pattern: str, *, batch_size: int = 500)
     if batch:
         removed += await client.unlink(*batch)
     return removed
-
-
-def _redact(url: str) -> str:
-    """The URL without its password."""
-    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)

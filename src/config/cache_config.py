@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, Secret, field_validator
 
 from src.config._base import Settings, settings_config
 
-__all__ = ["CacheConfig"]
+__all__ = ["CacheConfig", "RedisURL", "redact_url"]
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (and a lone token user) replaced by ``***``."""
+    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", re.sub(r"://[^:@/]+@", "://***@", url))
+
+
+class RedisURL(Secret[str]):
+    """A Redis URL that shows itself without its password.
+
+    ``repr``, ``str``, logging and ``model_dump_json`` see the redacted URL;
+    ``get_secret_value()`` gives the whole one to the client that connects.
+    """
+
+    def _display(self) -> str:
+        return redact_url(self.get_secret_value())
 
 
 class CacheConfig(Settings):
@@ -18,10 +36,13 @@ class CacheConfig(Settings):
 
     model_config = settings_config("cache")
 
-    redis_url: str | None = Field(
+    redis_url: RedisURL | None = Field(
         default=None,
-        pattern=r"^(redis|rediss|unix)://",
-        description="Redis server for the shared cache level; None keeps the cache in memory only.",
+        description=(
+            "Redis server for the shared cache level (redis://, rediss:// or unix://); None "
+            "keeps the cache in memory only. A password in it is never shown: read the "
+            "whole URL with redis_url.get_secret_value()."
+        ),
     )
     key_prefix: str = Field(
         default="evllm:",
@@ -68,3 +89,14 @@ class CacheConfig(Settings):
         default=True,
         description="Compute identical concurrent requests once; followers wait for the first.",
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: RedisURL | None) -> RedisURL | None:
+        if url is not None and not re.match(r"(redis|rediss|unix)://", url.get_secret_value()):
+            raise ValueError(f"redis_url must start with redis://, rediss:// or unix://: {url}")
+        return url
+
+    def redis_url_value(self) -> str | None:
+        """The whole Redis URL, password included, for the client that connects."""
+        return None if self.redis_url is None else self.redis_url.get_secret_value()
