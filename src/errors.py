@@ -11,6 +11,7 @@ same as it does under plain ``AsyncLLM``.
 from __future__ import annotations
 
 __all__ = [
+    "CacheClearError",
     "ConfigurationError",
     "EngineStartError",
     "EnhancedVLLMError",
@@ -37,3 +38,20 @@ class HandlerStateError(EnhancedVLLMError, RuntimeError):
 
 class EngineStartError(EnhancedVLLMError, RuntimeError):
     """The vLLM engine could not be started; the cause is chained."""
+
+
+class CacheClearError(EnhancedVLLMError, RuntimeError):
+    """A clear could not reach every place that holds answers; what it could reach is cleared.
+
+    Attributes:
+        failed: The places that could not be cleared (``"redis"``, ``"semantic-redis"``...).
+        removed: How many answers were removed where the clear did reach.
+    """
+
+    def __init__(self, failed: list[str], removed: int = 0) -> None:
+        super().__init__(
+            f"clear did not reach {', '.join(failed)}: answers there are still stored "
+            f"and may be served; retry once it is back ({removed} removed elsewhere)"
+        )
+        self.failed = failed
+        self.removed = removed

@@ -7,6 +7,8 @@ clock, so no test sleeps.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -214,6 +216,7 @@ async def test_memory_reports_expiry_to_listeners(clock) -> None:
 # ---------------------------------------------------------------------- redis level
 
 
+@pytest.mark.faults
 async def test_redis_down_at_start_is_a_degraded_miss_not_an_error(clock) -> None:
     level = redis_level(f"redis://127.0.0.1:{free_port()}/0", clock, timeout_s=0.2)
     async with level:
@@ -224,6 +227,7 @@ async def test_redis_down_at_start_is_a_degraded_miss_not_an_error(clock) -> Non
         assert level.stats.errors >= 1 and level.last_error
 
 
+@pytest.mark.faults
 async def test_redis_skips_while_down_then_recovers(tmp_path: Path, clock) -> None:
     server = RedisServer(tmp_path).start()
     level = redis_level(server.url, clock, retry_interval_s=3600.0)
@@ -292,3 +296,32 @@ async def test_manager_keeps_serving_from_memory_when_redis_is_gone(clock) -> No
         assert hit is not None and hit.level == "memory"
         assert manager.state == "degraded"
         assert manager.describe()["levels"]["redis"]["state"] == "degraded"
+
+
+@pytest.mark.faults
+async def test_a_clear_during_a_redis_outage_says_so_and_clears_memory(clock, tmp_path) -> None:
+    """A clear that cannot reach Redis raises, naming it, instead of reporting
+    success while Redis keeps the answers to serve them again once it is back."""
+    from src.errors import CacheClearError
+
+    server = RedisServer(tmp_path).start()
+    try:
+        memory = MemoryBackend(max_entries=100, max_bytes=1 << 20, clock=clock)
+        async with MultiLevelCacheManager([memory, redis_level(server.url, clock)]) as cache:
+            entry = make_entry(clock, namespace="tenant")
+            assert await cache.set(entry)
+            assert server.process is not None
+            os.kill(server.process.pid, signal.SIGSTOP)  # frozen: it keeps its data
+            try:
+                with pytest.raises(CacheClearError, match="redis") as caught:
+                    await cache.clear("tenant")
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            assert caught.value.failed == ["redis"] and caught.value.removed == 1
+            assert await memory.get("tenant", entry.key) is None
+            # Once Redis is back the answer is still there, and a retried clear removes it.
+            assert await cache.get("tenant", entry.key) is not None
+            assert await cache.clear("tenant") == 1
+            assert await cache.get("tenant", entry.key) is None
+    finally:
+        server.kill()

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from src.cache.entry import CacheEntry, InvalidEntryError, decode_entry, encode_entry
+from src.errors import CacheClearError
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ class CacheBackend(abc.ABC):
 
     Entries are addressed by ``(namespace, digest)``; a backend maps that pair
     to its own storage key. Public methods never raise for a backend failure:
-    ``get`` returns None, ``set``/``delete`` return False, ``clear`` returns 0,
-    and the failure is logged and counted.
+    ``get`` returns None, ``set``/``delete`` return False, and the failure is
+    logged and counted. ``clear`` is the exception: a clear that did not happen
+    must not look as if it did, so it raises :class:`CacheClearError`.
 
     Args:
         clock: Wall clock in seconds since the epoch; expiry is judged by it.
@@ -141,12 +143,16 @@ class CacheBackend(abc.ABC):
         return removed
 
     async def clear(self, namespace: str | None = None) -> int:
-        """Remove every entry of ``namespace``, or all entries; the number removed."""
+        """Remove every entry of ``namespace``, or all entries; the number removed.
+
+        Raises:
+            CacheClearError: The level's service could not be reached.
+        """
         try:
             return await self._clear(namespace)
         except Exception as exc:
             self._failed("clear", exc)
-            return 0
+            raise CacheClearError([self.name]) from exc
 
     def describe(self) -> dict[str, Any]:
         """State and figures of this level, for health checks and statistics."""
