@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["RedisVectorStore"]
 
 _META_VERSION = 1
+#: Invalid records logged as warnings; later ones are logged at DEBUG (and counted).
+_LOUD_INVALID = 10
 
 
 class RedisVectorStore:
@@ -142,19 +144,27 @@ class RedisVectorStore:
         async with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hgetall(key)
-            rows = await pipe.execute()
+            # A stray key of another type answers WRONGTYPE: that row alone is skipped.
+            rows = await pipe.execute(raise_on_error=False)
         records = []
-        for row in rows:
-            record = self._decode(row, now)
+        for key, row in zip(keys, rows, strict=True):
+            record = self._decode(key, row, now)
             if record is not None:
                 records.append(record)
         return records
 
-    def _decode(self, row: dict[bytes, bytes], now: float) -> VectorRecord | None:
-        if not row:
+    def _decode(self, key: bytes, row: object, now: float) -> VectorRecord | None:
+        """A record from a hash's fields; None (counted, logged) for anything else."""
+        if isinstance(row, dict) and not row:
             return None
         try:
+            if isinstance(row, Exception):
+                raise ValueError(f"unreadable: {row}")
+            if not isinstance(row, dict):
+                raise ValueError(f"not a hash but {type(row).__name__}")
             meta = json.loads(row[b"meta"])
+            if not isinstance(meta, dict):
+                raise ValueError(f"metadata is a JSON {type(meta).__name__}, not an object")
             if meta.get("v") != _META_VERSION:
                 raise ValueError(f"unknown version {meta.get('v')!r}")
             vector = np.frombuffer(row[b"vector"], dtype=np.float32)
@@ -168,9 +178,10 @@ class RedisVectorStore:
                 expires_at=float(meta["expires_at"]),
                 vector=vector.copy(),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.invalid += 1
-            logger.warning("Skipping an invalid vector record in Redis: %s", exc)
+            log = logger.warning if self.invalid <= _LOUD_INVALID else logger.debug
+            log("Skipping invalid vector record %r in Redis: %s", key, exc)
             return None
         return record if record.expires_at > now else None
 
