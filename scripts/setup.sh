@@ -45,7 +45,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 fi
-# Build the default embedding model from its packaged weights now (once, ~20 s),
-# so that the first start of a handler does not pay for it.
+# Build the default embedding model from its packaged weights and merge the pair
+# judge's adapter into it now (once, ~30 s), so the first start does not pay for it.
 .venv/bin/python -m src build-embedding-model >/dev/null
+.venv/bin/python -m src build-judge >/dev/null
 echo "setup complete: .venv ready (extras: $extras), redis-server at $(command -v redis-server)"

@@ -73,7 +73,10 @@ async def handler(
     handler = await factory.create_system(
         vllm_config=vllm_config,
         cache_config=CacheConfig(redis_url=redis_server.url, key_prefix="evllm-test:"),
-        similarity_config=SimilarityConfig(),
+        # The tiny model answers before any lookup finishes: under the default race
+        # policy no paraphrase would ever be served. Hold lets the semantic tests
+        # see hits; tests/test_race.py covers the race.
+        similarity_config=SimilarityConfig(lookup_policy="hold", hold_ms=5000),
         handler_config=HandlerConfig(),
     )
     await handler.start()

@@ -1,75 +1,46 @@
-"""The labelled pair sets the semantic-quality benchmark reports on."""
+"""The project's own labelled pairs, and the benchmark's sampling of pair files."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from benchmarks.semantic_quality import (
-    DEFAULT_FILES,
-    full_decision_sweep,
-    load,
-    rephrased_negatives,
-)
+from benchmarks.semantic_quality import OWN_TEST, sample
+from src.similarity.judge_data import Pair, read_pairs
+from src.similarity.judge_training import OWN_DEV
 
 KINDS = {
     "paraphrase", "subject", "entity", "number", "date", "negation", "direction", "task",
     "language", "unrelated",
 }  # fmt: skip
-# Sets before this one reused some earlier prompts in new pairs; from it on, none may.
-FIRST_WITHOUT_REPEATS = "semantic_pairs_holdout6"
 
 
-@pytest.mark.parametrize("path", DEFAULT_FILES, ids=lambda p: Path(p).stem)
-def test_rows_are_well_formed(path) -> None:
-    rows = load(Path(path))
-    assert rows
+@pytest.mark.parametrize("path", [OWN_DEV, OWN_TEST], ids=["dev", "test"])
+def test_own_pairs_are_well_formed(path) -> None:
+    rows = read_pairs(path)
+    assert len(rows) > 1000
     for row in rows:
-        assert row["kind"] in KINDS, row
-        assert row["lang"] in ("en", "zh"), row
-        assert row["a"].strip() and row["b"].strip() and row["a"] != row["b"], row
-    assert any(r["kind"] == "paraphrase" for r in rows)
-    assert any(r["kind"] != "paraphrase" for r in rows)
+        assert row.lang in ("en", "zh"), row
+        assert row.a.strip() and row.b.strip() and row.a != row.b, row
+        assert row.origin.startswith(("dev", "test", "holdout")), row
+    assert {r.same for r in rows} == {True, False}
 
 
-def test_no_newer_set_repeats_an_earlier_prompt() -> None:
-    names = [Path(p).stem for p in DEFAULT_FILES]
-    assert FIRST_WITHOUT_REPEATS in names
-    seen: dict[str, str] = {}
-    for name, path in zip(names, DEFAULT_FILES, strict=True):
-        prompts = {row[k] for row in load(Path(path)) for k in "ab"}
-        if names.index(name) >= names.index(FIRST_WITHOUT_REPEATS):
-            repeated = {p: seen[p] for p in prompts if p in seen}
-            assert not repeated, f"{name} repeats prompts of earlier sets: {repeated}"
-        for prompt in prompts:
-            seen.setdefault(prompt, name)
+def test_own_dev_and_test_share_no_prompt() -> None:
+    dev = {t for r in read_pairs(OWN_DEV) for t in (r.a, r.b)}
+    test = {t for r in read_pairs(OWN_TEST) for t in (r.a, r.b)}
+    assert not dev & test, sorted(dev & test)[:5]
 
 
-def test_rephrased_negatives_pair_each_negative_with_the_paraphrases_of_its_prompts() -> None:
-    rows = [
-        {"lang": "en", "kind": "paraphrase", "a": "cats live", "b": "cat lifespan"},
-        {"lang": "en", "kind": "paraphrase", "a": "dogs live", "b": "dog lifespan"},
-        {"lang": "en", "kind": "subject", "a": "cats live", "b": "dogs live"},
-        {"lang": "en", "kind": "number", "a": "2 eggs", "b": "3 eggs"},
-    ]
-    pairs = {(r["kind"], r["a"], r["b"]) for r in rephrased_negatives(rows)}
-    assert pairs == {
-        ("rephrased subject", "cat lifespan", "dogs live"),
-        ("rephrased subject", "cats live", "dog lifespan"),
-    }
+def test_read_pairs_names_the_bad_line(tmp_path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"a": "x", "b": "y", "same": true, "lang": "en"}\n{"a": "x"}\n')
+    with pytest.raises(ValueError, match=r"pairs.jsonl:2"):
+        read_pairs(path)
 
 
-def test_full_decision_sweep_counts_hits_per_family_at_each_threshold() -> None:
-    results = [
-        {"kind": "paraphrase", "score": 0.97, "hit": True},
-        {"kind": "paraphrase", "score": 0.92, "hit": True},
-        {"kind": "paraphrase", "score": 0.99, "hit": False},  # rejected by a guard
-        {"kind": "subject", "score": 0.95, "hit": True},
-        {"kind": "rephrased subject", "score": 0.91, "hit": True},
-        {"kind": "cross", "score": 0.94, "hit": False},
-    ]
-    (t1, low), (t2, high) = full_decision_sweep(results, [0.90, 0.93])
-    assert (t1, t2) == (0.90, 0.93)
-    assert low == {"paraphrase": (2, 3), "labelled": (1, 1), "rephrased": (1, 1), "cross": (0, 1)}
-    assert high == {"paraphrase": (1, 3), "labelled": (1, 1), "rephrased": (0, 1), "cross": (0, 1)}
+def test_sample_takes_up_to_n_of_each_label_stably() -> None:
+    pairs = [Pair(f"a{i}", f"b{i}", i % 3 == 0, "en", "t") for i in range(30)]
+    taken = sample(pairs, 4)
+    assert sum(p.same for p in taken) == 4 and sum(not p.same for p in taken) == 4
+    assert sample(list(reversed(pairs)), 4) == taken
+    assert sample(pairs, 0) == pairs

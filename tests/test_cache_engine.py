@@ -227,6 +227,7 @@ async def test_generate_caller_that_breaks_on_finished_still_stores(handler, nam
 # ---------------------------------------------------------------------- Redis trouble
 
 
+@pytest.mark.faults
 async def test_redis_killed_mid_run_fails_no_request(handler, tmp_path: Path, namespace) -> None:
     server = RedisServer(tmp_path).start()
     config = CacheConfig(

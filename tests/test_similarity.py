@@ -250,6 +250,25 @@ async def test_bad_records_in_redis_are_skipped(redis_server, namespace) -> None
         assert await helper.search("What makes the ocean salty?", namespace=namespace)
 
 
+@pytest.mark.faults
+async def test_stray_keys_under_the_vector_prefix_do_not_empty_the_rebuild(
+    redis_server, namespace
+) -> None:
+    """A string key (WRONGTYPE for HGETALL) and a hash whose metadata is a JSON list
+    are each skipped and counted; the valid record beside them is rebuilt."""
+    shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    async with SimilaritySearchHelper(SimilarityConfig(), **shared) as writer:
+        await writer.add("Why is the ocean salty?", "salt", namespace=namespace)
+    vec_prefix = f"{shared['key_prefix']}vec:{Embedder().space}:{namespace}"
+    raw = redis_server.client()
+    raw.set(f"{vec_prefix}:a-string", b"not a hash")
+    raw.hset(f"{vec_prefix}:a-list", mapping={"vector": b"\0" * 16, "meta": b"[1, 2]"})
+    raw.close()
+    async with SimilaritySearchHelper(SimilarityConfig(), **shared) as helper:
+        assert helper._store.invalid == 2
+        assert [r.entry_id for r in helper.index.records()] == ["salt"]
+
+
 async def test_vectors_of_another_embedding_model_are_never_compared(
     redis_server, namespace, tmp_path
 ) -> None:
@@ -301,6 +320,7 @@ def _fake_reply(words: list[str]) -> bytes:
     return b"+OK\r\n"
 
 
+@pytest.mark.faults
 async def test_a_redis_stalling_mid_rebuild_does_not_stall_start(namespace) -> None:
     """A Redis that answers the first commands, then nothing (a wedged server)
     costs start a timeout, not forever; the index then works locally."""
@@ -339,6 +359,32 @@ async def test_a_redis_stalling_mid_rebuild_does_not_stall_start(namespace) -> N
         await server.wait_closed()
 
 
+@pytest.mark.faults
+async def test_after_a_redis_failure_writes_skip_redis_and_warn_once(namespace, caplog) -> None:
+    """During an outage a miss must not wait for the Redis timeout on every vector
+    write, and the log gets one warning, not one per request."""
+    import logging
+
+    from tests.support.redis_server import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    helper = SimilaritySearchHelper(
+        SimilarityConfig(), redis_url=url, key_prefix=prefix(), retry_interval_s=600
+    )
+    async with helper:
+        errors = helper.describe()["redis_errors"]  # the rebuild at start failed
+        assert errors >= 1
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="src.similarity.helper"):
+            for i in range(5):
+                await helper.add(f"How do tides work, part {i}?", f"t{i}", namespace=namespace)
+        described = helper.describe()
+        assert described["redis_errors"] == errors and described["redis_skipped"] == 5
+        assert described["state"] == "degraded" and len(helper.index) == 5
+        assert not [r for r in caplog.records if r.name == "src.similarity.helper"]
+
+
+@pytest.mark.faults
 async def test_redis_down_keeps_the_index_local(namespace) -> None:
     from tests.support.redis_server import free_port
 

@@ -15,9 +15,9 @@ __all__ = ["SimilarityConfig"]
 class SimilarityConfig(Settings):
     """Whether and how paraphrased prompts may be answered from cache.
 
-    A paraphrase is served only when its embedding is close enough AND its
-    preprocessed content agrees (the guards below). Environment variables
-    ``EVLLM_SIMILARITY__<FIELD>`` override fields.
+    A paraphrase is served only when its embedding is close enough, its
+    preprocessed content agrees (the guards below) and the pair judge accepts
+    it. Environment variables ``EVLLM_SIMILARITY__<FIELD>`` override fields.
     """
 
     model_config = settings_config("similarity")
@@ -43,11 +43,65 @@ class SimilarityConfig(Settings):
         ),
     )
     device: str = Field(default="cpu", description="Torch device of the embedding model.")
+    judge: bool = Field(
+        default=False,
+        description=(
+            "Have the pair judge (a cross-encoder trained by this project, shipped with it) "
+            "decide each candidate by reading both prompts together (opt-in until its "
+            "public-set figures are measured; docs/judge.md). False decides on cosine "
+            "similarity and the guards alone."
+        ),
+    )
+    max_false_hit_rate: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description=(
+            "With the judge: the share of different-meaning pairs it may accept, on the "
+            "calibration data shipped with it. The judge's probability threshold is read "
+            "from that curve."
+        ),
+    )
+    judge_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="With the judge: its probability threshold, overriding max_false_hit_rate.",
+    )
+    judge_floor: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description=(
+            "With the judge: least cosine similarity of a stored prompt for the judge to "
+            "read it (a cheap filter that keeps nearly every paraphrase)."
+        ),
+    )
+    lookup_policy: Literal["race", "hold"] = Field(
+        default="race",
+        description=(
+            "How a miss meets the semantic lookup. The engine request is submitted at "
+            "once either way. race: the lookup answers only if it finds a paraphrase "
+            "before the engine's first output (a miss is never delayed). hold: the "
+            "engine's first output waits up to hold_ms for the lookup."
+        ),
+    )
+    hold_ms: float = Field(
+        default=100.0, ge=0, le=10_000, description="With lookup_policy hold: the longest wait."
+    )
+    max_pending_lookups: int = Field(
+        default=64,
+        ge=1,
+        description="Lookups running at once; past it a request skips the lookup (a miss).",
+    )
     threshold: float = Field(
         default=0.93,
         gt=0,
         le=1,
-        description="Least cosine similarity of two prompts' embeddings for a semantic hit.",
+        description=(
+            "Without the judge: least cosine similarity of two prompts' embeddings for a "
+            "semantic hit."
+        ),
     )
     top_k: int = Field(
         default=5, ge=1, le=100, description="Candidates read from FAISS before the guards decide."

@@ -12,6 +12,7 @@ that also say where the answer came from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -75,6 +76,14 @@ class EngineCacheStats:
     semantic_errors: int = 0
     stored: int = 0
     not_stored: int = 0
+    #: Semantic hits decided before the engine's first output; its request was aborted.
+    lookups_won: int = 0
+    #: Lookups abandoned because the engine's first output came first (race policy).
+    lookups_lost: int = 0
+    #: Lookups given up after the hold policy's wait.
+    lookups_timed_out: int = 0
+    #: Lookups skipped because too many were pending (the stage sheds load).
+    lookups_shed: int = 0
 
 
 class EnhancedAsyncLLM(AsyncLLM):
@@ -151,6 +160,8 @@ class EnhancedAsyncLLM(AsyncLLM):
         self._clock = clock
         # Digest -> the answer of the identical request now running (None if it failed).
         self._in_flight_answers: dict[str, asyncio.Future[CacheEntry | None]] = {}
+        # Semantic lookups (embedding and search) started and not yet finished.
+        self._pending_lookups = 0
 
     async def generate(  # type: ignore[override]
         self,
@@ -205,29 +216,43 @@ class EnhancedAsyncLLM(AsyncLLM):
 
         # From here on this request leads: identical ones arriving now wait for it.
         answer = self._lead(key)
-        prepared: PreparedPrompt | None = None
+        preparing = self._start_preparing(key)
+        engine: AsyncGenerator[RequestOutput, None] | None = None
         try:
-            # 4. Semantic lookup: a stored paraphrase asking the same thing.
-            prepared = await self._prepare(key)
-            if prepared is not None:
-                found = await self._semantic_hit(prepared)
-                if found is not None:
-                    entry, info = found
-                    if answer is not None:
-                        answer.set_result(entry)
-                    # The answer is the matched prompt's; the prompt fields are this one's.
-                    tokens = self._prompt_token_ids(key.prompt_text)
-                    yield _replay(entry, prompt, request_id, info, prompt_token_ids=tokens)
-                    return
+            # 4. Engine request submitted at once; the semantic lookup runs beside it
+            #    and answers only if it finds a paraphrase before the engine's first
+            #    output is released (SimilarityConfig.lookup_policy).
+            engine = self._generate_and_store(
+                key, preparing, answer, prompt, sampling_params, request_id, **kwargs
+            )
+            first = asyncio.ensure_future(anext(engine))
+            found = await self._race_lookup(preparing, first)
+            if found is not None:
+                # 5a. A paraphrase's answer: abort the engine request, serve the hit.
+                await _abandon(first)
+                await engine.aclose()
+                entry, info = found
+                if answer is not None:
+                    answer.set_result(entry)
+                # The answer is the matched prompt's; the prompt fields are this one's.
+                tokens = self._prompt_token_ids(key.prompt_text)
+                yield _replay(entry, prompt, request_id, info, prompt_token_ids=tokens)
+                return
 
-            # 5. Engine, storing the answer (and its prompt's vector) once complete.
-            async for output in self._generate_and_store(
-                key, prepared, answer, prompt, sampling_params, request_id, **kwargs
-            ):
+            # 5b. The engine's stream, storing the answer (and its vector) once complete.
+            self.cache_stats.engine_requests += 1
+            try:
+                output = await first
+            except StopAsyncIteration:
+                return
+            yield output
+            async for output in engine:
                 yield output
         finally:
-            if prepared is not None:
-                prepared.discard()
+            if engine is not None:
+                await engine.aclose()
+            if preparing is not None:
+                _discard(preparing)
             if answer is not None:
                 if not answer.done():
                     answer.set_result(None)  # failed or cancelled: followers run their own
@@ -267,6 +292,62 @@ class EnhancedAsyncLLM(AsyncLLM):
             logger.debug("Request bypasses the cache: %s", why)
             return None
 
+    def _start_preparing(self, key: RequestKey) -> asyncio.Task[PreparedPrompt | None] | None:
+        """Embed and preprocess the prompt in the background, unless the stage is off
+        or saturated (then the request is a plain miss: load is shed, not queued)."""
+        if self.similarity is None or key.prompt_text is None:
+            return None
+        limit = self.similarity.config.max_pending_lookups
+        if self._pending_lookups >= limit:
+            self.cache_stats.lookups_shed += 1
+            return None
+        self._pending_lookups += 1
+        task = asyncio.create_task(self._prepare(key))
+        task.add_done_callback(self._lookup_done)
+        return task
+
+    def _lookup_done(self, _task: asyncio.Task[Any]) -> None:
+        self._pending_lookups -= 1
+
+    async def _race_lookup(
+        self,
+        preparing: asyncio.Task[PreparedPrompt | None] | None,
+        first: asyncio.Future[RequestOutput],
+    ) -> tuple[CacheEntry, CacheInfo] | None:
+        """The semantic hit, if decided before the engine's first output may go out.
+
+        ``race``: the lookup has until the engine's first output. ``hold``: the
+        engine's first output waits up to ``hold_ms`` for the lookup.
+        """
+        if preparing is None or self.similarity is None:
+            return None
+        lookup = asyncio.create_task(self._lookup(preparing))
+        config = self.similarity.config
+        if config.lookup_policy == "race":
+            racers: set[asyncio.Future[Any]] = {lookup, first}
+            await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.wait({lookup}, timeout=config.hold_ms / 1000.0)
+        if not lookup.done():
+            lookup.cancel()
+            if config.lookup_policy == "race":
+                self.cache_stats.lookups_lost += 1
+            else:
+                self.cache_stats.lookups_timed_out += 1
+            return None
+        found = lookup.result()
+        if found is not None:
+            self.cache_stats.lookups_won += 1
+        return found
+
+    async def _lookup(
+        self, preparing: asyncio.Task[PreparedPrompt | None]
+    ) -> tuple[CacheEntry, CacheInfo] | None:
+        # Shielded: abandoning the lookup must not stop the embedding, which the
+        # answer's indexing still needs.
+        prepared = await asyncio.shield(preparing)
+        return None if prepared is None else await self._semantic_hit(prepared)
+
     async def _prepare(self, key: RequestKey) -> PreparedPrompt | None:
         """Embedding and features of a text prompt, or None when there is no semantic stage."""
         if self.similarity is None or key.prompt_text is None:
@@ -303,7 +384,7 @@ class EnhancedAsyncLLM(AsyncLLM):
     async def _generate_and_store(
         self,
         key: RequestKey,
-        prepared: PreparedPrompt | None,
+        preparing: asyncio.Task[PreparedPrompt | None] | None,
         answer: asyncio.Future[CacheEntry | None] | None,
         prompt: Any,
         params: SamplingParams,
@@ -312,26 +393,35 @@ class EnhancedAsyncLLM(AsyncLLM):
     ) -> AsyncGenerator[RequestOutput, None]:
         assert self.cache is not None
         acc = StreamAccumulator(params.output_kind)
-        self.cache_stats.engine_requests += 1
-        async for output in super().generate(prompt, params, request_id, **kwargs):
-            acc.update(output)
-            if output.finished:
-                # Store before handing over the last output: a caller that stops
-                # iterating on `finished` closes this generator.
-                entry = self._complete_entry(key, prompt, params, acc)
-                if entry is not None and await self.cache.set(entry):
-                    self.cache_stats.stored += 1
-                    await self._index(prepared, entry)
-                else:
-                    self.cache_stats.not_stored += 1
-                if answer is not None and not answer.done():
-                    answer.set_result(entry)
-            yield output
+        stream = super().generate(prompt, params, request_id, **kwargs)
+        try:
+            async for output in stream:
+                acc.update(output)
+                if output.finished:
+                    # Store before handing over the last output: a caller that stops
+                    # iterating on `finished` closes this generator.
+                    entry = self._complete_entry(key, prompt, params, acc)
+                    if entry is not None and await self.cache.set(entry):
+                        self.cache_stats.stored += 1
+                        await self._index(preparing, entry)
+                    else:
+                        self.cache_stats.not_stored += 1
+                    if answer is not None and not answer.done():
+                        answer.set_result(entry)
+                yield output
+        finally:
+            # Closing the stream aborts the engine request if it is still running.
+            await stream.aclose()
 
-    async def _index(self, prepared: PreparedPrompt | None, entry: CacheEntry) -> None:
-        if prepared is None or self.similarity is None:
+    async def _index(
+        self, preparing: asyncio.Task[PreparedPrompt | None] | None, entry: CacheEntry
+    ) -> None:
+        if preparing is None or self.similarity is None:
             return
         try:
+            prepared = await asyncio.shield(preparing)
+            if prepared is None:
+                return
             await self.similarity.index_prompt(prepared, entry.key, entry.expires_at)
         except Exception as exc:
             self.cache_stats.semantic_errors += 1
@@ -386,6 +476,24 @@ class EnhancedAsyncLLM(AsyncLLM):
             **asdict(self.cache_stats),
             "in_flight_keys": len(self._in_flight_answers),
         }
+
+
+async def _abandon(first: asyncio.Future[RequestOutput]) -> None:
+    """Stop waiting for the engine's first output (its request is aborted after)."""
+    if not first.done():
+        first.cancel()
+    with contextlib.suppress(BaseException):
+        await first
+
+
+def _discard(preparing: asyncio.Task[PreparedPrompt | None]) -> None:
+    """Stop the background work of a prompt no longer needed."""
+    if not preparing.done():
+        preparing.cancel()
+    elif not preparing.cancelled() and preparing.exception() is None:
+        prepared = preparing.result()
+        if prepared is not None:
+            prepared.discard()
 
 
 def _prompt_text(prompt: Any) -> str | None:

@@ -22,7 +22,7 @@ from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
 from src.cache.manager import MultiLevelCacheManager
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
-from src.errors import EngineStartError, HandlerStateError, InvalidRequestError
+from src.errors import CacheClearError, EngineStartError, HandlerStateError, InvalidRequestError
 from src.handler.enhanced_async_llm import CacheInfo, EnhancedAsyncLLM
 from src.handler.legacy import LegacyPollingAPI
 from src.handler.outputs import GenerationOutput, RequestCollector, StreamAccumulator
@@ -238,9 +238,10 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         if self._semantic_enabled() and self._similarity is None:
             self._similarity = SimilaritySearchHelper(
                 self.similarity_config,
-                redis_url=self.cache_config.redis_url,
+                redis_url=self.cache_config.redis_url_value(),
                 key_prefix=self.cache_config.key_prefix,
                 redis_timeout_s=self.cache_config.redis_timeout_s,
+                retry_interval_s=self.cache_config.redis_retry_interval_s,
             )
 
     async def _start_similarity(self) -> None:
@@ -432,14 +433,31 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
 
         Returns:
             How many answers were removed (from the level that held the most).
+
+        Raises:
+            CacheClearError: A level (Redis, or the semantic index in Redis) could not
+                be reached. Everything reachable is cleared; the error names the rest,
+                whose answers may be served again once it is back: retry the clear.
         """
         self._ensure_running()
         namespace = check_namespace(namespace)
         if self._cache is None:
             return 0
-        removed = await self._cache.clear(namespace)
+        failed: list[str] = []
+        try:
+            removed = await self._cache.clear(namespace)
+        except CacheClearError as exc:
+            failed += exc.failed
+            removed = exc.removed
         if self._similarity is not None:
-            await self._similarity.clear(namespace)
+            try:
+                await self._similarity.clear(namespace)
+            except CacheClearError as exc:
+                failed += exc.failed
+        if failed:
+            logger.warning("Handler %s could not clear %s (namespace %s)", self.instance_id,
+                           ", ".join(failed), namespace or "*")  # fmt: skip
+            raise CacheClearError(failed, removed)
         logger.info(
             "Handler %s cleared %d cached answers (namespace %s)",
             self.instance_id,

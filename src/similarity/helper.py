@@ -1,14 +1,18 @@
 """``SimilaritySearchHelper``: paraphrase lookup with the full acceptance decision.
 
-A stored prompt answers a new one only when both hold:
+A stored prompt answers a new one only when all hold:
 
-1. the cosine similarity of their embeddings is at least ``threshold``, and
-2. their preprocessed content agrees: language, named entities, numbers and
-   dates, negation and the order of named things where order matters (each
-   guard can be switched off in ``SimilarityConfig``).
+1. the cosine similarity of their embeddings is at least ``judge_floor`` (with
+   the judge) or ``threshold`` (without);
+2. no guard that is switched on in ``SimilarityConfig`` vetoes the pair
+   (language, named entities, numbers and dates, negation, ...);
+3. with the judge on, the pair judge, reading both prompts together, gives a
+   probability of at least the threshold its calibration curve sets for
+   ``max_false_hit_rate``.
 
 Candidates come from FAISS, restricted to the same namespace and sampling
-fingerprint; they are tried best score first.
+fingerprint. The judge scores all surviving candidates of a request in one
+batch, in a worker thread; the most probable one above the threshold wins.
 """
 
 from __future__ import annotations
@@ -31,15 +35,21 @@ from redis.backoff import NoBackoff
 from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
 from src.config import SimilarityConfig
+from src.errors import CacheClearError
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
 from src.nlp.preprocessor import PromptPreprocessor, detect_language
 from src.similarity.embedder import Embedder
 from src.similarity.index import VectorIndex, VectorRecord
+from src.similarity.judge import PairJudge
 from src.similarity.redis_store import RedisVectorStore
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PreparedPrompt", "SimilarityMatch", "SimilaritySearchHelper"]
+__all__ = ["PairVerdict", "PreparedPrompt", "SimilarityMatch", "SimilaritySearchHelper"]
+
+#: The guards, by their ``GuardSettings`` field, each judged alone in :class:`PairVerdict`.
+GUARDS = ("language", "entities", "quantities", "negation", "direction", "task", "subject",
+          "substitution")  # fmt: skip
 
 DEFAULT_NAMESPACE = "default"
 
@@ -52,11 +62,14 @@ class SimilarityMatch:
         entry_id: Id of the stored prompt's cache entry.
         score: Cosine similarity of the two prompts' embeddings.
         text: The stored prompt (normalised).
+        probability: The pair judge's probability that both ask the same thing
+            (None when the judge is off).
     """
 
     entry_id: str
     score: float
     text: str
+    probability: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +103,23 @@ class PreparedPrompt:
             task.exception()  # retrieved: a failure here was already a miss
 
 
+@dataclass(frozen=True, slots=True)
+class PairVerdict:
+    """How the semantic stage sees one pair (stored ``a``, looked-up ``b``), part by part.
+
+    Attributes:
+        cosine: Cosine similarity of the embeddings (None: a side cannot be embedded).
+        vetoes: Each guard's verdict alone: True where that guard rejects the pair.
+        probability: The judge's probability (None below ``judge_floor`` or without judge).
+        hit: The decision with the configured guards, floor and threshold.
+    """
+
+    cosine: float | None
+    vetoes: dict[str, bool]
+    probability: float | None
+    hit: bool
+
+
 class SimilaritySearchHelper:
     """Embeds, preprocesses, indexes and matches prompts.
 
@@ -102,6 +132,8 @@ class SimilaritySearchHelper:
             (saved to ``config.index_path`` at stop if set).
         key_prefix: Prefix of the Redis keys.
         redis_timeout_s: Bound on each Redis command.
+        retry_interval_s: After a Redis failure, writes skip Redis for this long
+            (kept locally) instead of each waiting for the timeout.
         clock: Wall clock in seconds; expiry is judged by it.
     """
 
@@ -112,12 +144,14 @@ class SimilaritySearchHelper:
         redis_url: str | None = None,
         key_prefix: str = "evllm:",
         redis_timeout_s: float = 0.25,
+        retry_interval_s: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config or SimilarityConfig()
         self.redis_url = redis_url
         self.key_prefix = key_prefix
         self.redis_timeout_s = redis_timeout_s
+        self.retry_interval_s = retry_interval_s
         self.clock = clock
         self.instance_id = uuid.uuid4().hex[:12]
         self.guards = GuardSettings(
@@ -142,6 +176,12 @@ class SimilaritySearchHelper:
             batch_wait_ms=self.config.batch_wait_ms,
             cache_dir=self.config.model_cache_dir,
         )
+        self.judge = (
+            PairJudge(cache_dir=self.config.model_cache_dir, device=self.config.device)
+            if self.config.judge
+            else None
+        )
+        self.judge_threshold: float | None = None
         self.index: VectorIndex | None = None
         self._redis: Redis | None = None
         self._redis_follow: Redis | None = None
@@ -151,6 +191,7 @@ class SimilaritySearchHelper:
         self.last_error: str | None = None
         self.counts: Counter[str] = Counter()
         self._redis_failing = False
+        self._skip_redis_until = 0.0  # time.monotonic() before which writes skip Redis
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -163,7 +204,16 @@ class SimilaritySearchHelper:
         if self.started:
             return
         began = time.perf_counter()
-        await asyncio.gather(self.preprocessor.start(), self.embedder.start())
+        parts = [self.preprocessor.start(), self.embedder.start()]
+        if self.judge is not None:
+            parts.append(self.judge.start())
+        await asyncio.gather(*parts)
+        if self.judge is not None:
+            self.judge_threshold = (
+                self.config.judge_threshold
+                if self.config.judge_threshold is not None
+                else self.judge.threshold_for(self.config.max_false_hit_rate)
+            )
         assert self.embedder.dimension is not None
         index = VectorIndex(
             self.embedder.dimension,
@@ -228,6 +278,8 @@ class SimilaritySearchHelper:
         if index is not None and self._redis is None and self.config.index_path is not None:
             await asyncio.to_thread(index.save, self.config.index_path, self.embedder.space)
         await self.embedder.stop()
+        if self.judge is not None:
+            await self.judge.stop()
         clients, self._redis, self._redis_follow = (self._redis, self._redis_follow), None, None
         for client in clients:
             if client is not None:
@@ -281,18 +333,91 @@ class SimilaritySearchHelper:
         thesaurus = self.preprocessor.thesaurus
         same = thesaurus.same if thesaurus is not None else None
         opposite = thesaurus.opposite if thesaurus is not None else None
+        floor = self.config.threshold if self.judge is None else self.config.judge_floor
+        passed: list[tuple[VectorRecord, float]] = []
         for record, score in candidates:
-            if score < self.config.threshold:
+            if score < floor:
                 self.counts["below_threshold"] += 1
                 break  # best first: the rest score lower
             reason = disagreement(
                 await prompt.features(), record.features, self.guards, same, opposite
             )
-            if reason is None:
+            if reason is not None:
+                self.counts[f"rejected:{reason}"] += 1
+                continue
+            if self.judge is None:
                 self.counts["hits"] += 1
                 return SimilarityMatch(record.entry_id, score, record.features.text)
-            self.counts[f"rejected:{reason}"] += 1
-        return None
+            passed.append((record, score))
+        if not passed:
+            return None
+        return await self._judge(prompt, passed)
+
+    async def _judge(
+        self, prompt: PreparedPrompt, passed: list[tuple[VectorRecord, float]]
+    ) -> SimilarityMatch | None:
+        """The candidate the judge finds most likely to ask the same, if likely enough."""
+        assert self.judge is not None and self.judge_threshold is not None
+        text = (await prompt.features()).text
+        probabilities = await self.judge.score([(text, r.features.text) for r, _ in passed])
+        self.counts["judged"] += len(passed)
+        best = int(np.argmax(probabilities))
+        if probabilities[best] < self.judge_threshold:
+            self.counts["rejected:judge"] += 1
+            return None
+        record, score = passed[best]
+        self.counts["hits"] += 1
+        return SimilarityMatch(record.entry_id, score, record.features.text,
+                               float(probabilities[best]))  # fmt: skip
+
+    async def decide_pairs(self, pairs: list[tuple[str, str]]) -> list[PairVerdict]:
+        """Decide each pair as :meth:`match` would with ``a`` as the only stored prompt.
+
+        For evaluation: every guard is also judged alone, and the judge scores
+        every pair above the floor whatever the guards say, so one run can report
+        cosine alone, the judge alone and any set of guards.
+        """
+        self._ensure_started()
+        texts = sorted({text for pair in pairs for text in pair})
+        vectors = dict(
+            zip(texts, await asyncio.to_thread(self.embedder._embed_fitting, texts), strict=True)
+        )
+        features = dict(zip(texts, await self.preprocessor.process(texts), strict=True))
+        thesaurus = self.preprocessor.thesaurus
+        same = thesaurus.same if thesaurus is not None else None
+        opposite = thesaurus.opposite if thesaurus is not None else None
+        floor = self.config.threshold if self.judge is None else self.config.judge_floor
+        cosines: list[float | None] = []
+        vetoes: list[dict[str, bool]] = []
+        for a, b in pairs:
+            va, vb = vectors[a], vectors[b]
+            cosines.append(None if va is None or vb is None else float(va @ vb))
+            alone = {}
+            for guard in GUARDS:
+                only = GuardSettings(**{g: g == guard for g in GUARDS})
+                alone[guard] = (
+                    disagreement(features[b], features[a], only, same, opposite) is not None
+                )
+            vetoes.append(alone)
+        judged = [i for i, c in enumerate(cosines) if c is not None and c >= floor]
+        probabilities: list[float | None] = [None] * len(pairs)
+        if self.judge is not None and judged:
+            scored = await self.judge.score(
+                [(features[pairs[i][1]].text, features[pairs[i][0]].text) for i in judged]
+            )
+            for i, probability in zip(judged, scored, strict=True):
+                probabilities[i] = float(probability)
+        verdicts = []
+        for (a, b), cosine, alone, probability in zip(
+            pairs, cosines, vetoes, probabilities, strict=True
+        ):
+            vetoed = disagreement(features[b], features[a], self.guards, same, opposite)
+            hit = cosine is not None and cosine >= floor and vetoed is None
+            if self.judge is not None:
+                assert self.judge_threshold is not None
+                hit = hit and probability is not None and probability >= self.judge_threshold
+            verdicts.append(PairVerdict(cosine, alone, probability, hit))
+        return verdicts
 
     async def index_prompt(self, prompt: PreparedPrompt, entry_id: str, expires_at: float) -> None:
         """Index a prepared prompt under its cache entry id (and share it through Redis)."""
@@ -309,7 +434,7 @@ class SimilaritySearchHelper:
         )
         await asyncio.to_thread(index.add, record)
         self.counts["added"] += 1
-        if self._store is not None:
+        if self._store is not None and self._redis_usable():
             try:
                 await asyncio.wait_for(
                     self._store.put(record, expires_at - self.clock()), self.redis_timeout_s
@@ -317,7 +442,7 @@ class SimilaritySearchHelper:
             except Exception as exc:
                 self._failed("put", exc)
             else:
-                self._redis_failing = False
+                self._redis_ok()
 
     # ------------------------------------------------------------------ the simple API
 
@@ -348,13 +473,15 @@ class SimilaritySearchHelper:
         namespace = namespace or DEFAULT_NAMESPACE
         removed = await asyncio.to_thread(index.remove, namespace, entry_id)
         self.counts["removed"] += int(removed)
-        if self._store is not None:
+        if self._store is not None and self._redis_usable():
             try:
                 await asyncio.wait_for(
                     self._store.delete(namespace, entry_id), self.redis_timeout_s
                 )
             except Exception as exc:
                 self._failed("delete", exc)
+            else:
+                self._redis_ok()
         return removed
 
     def forget_local(self, namespace: str, entry_id: str) -> None:
@@ -379,14 +506,20 @@ class SimilaritySearchHelper:
 
         Returns:
             How many prompts this process's index dropped.
+
+        Raises:
+            CacheClearError: Redis could not be reached; this process's index is cleared.
         """
         index = self._ensure_started()
         dropped = await asyncio.to_thread(index.remove_namespace, namespace)
         if self._store is not None:
             try:
-                await self._store.delete_namespace(namespace)
+                await asyncio.wait_for(
+                    self._store.delete_namespace(namespace), self.redis_timeout_s * 8
+                )
             except Exception as exc:
                 self._failed("clear", exc)
+                raise CacheClearError(["semantic-index-redis"], dropped) from exc
         return dropped
 
     # ------------------------------------------------------------------ reporting
@@ -405,17 +538,35 @@ class SimilaritySearchHelper:
             "evictions": self.index.evictions,
             "embedding_batches": self.embedder.batches,
             "embedded": self.embedder.embedded,
-            "threshold": self.config.threshold,
+            "threshold": self.config.threshold if self.judge is None else None,
+            "judge_floor": self.config.judge_floor if self.judge is not None else None,
+            "judge_threshold": self.judge_threshold,
+            "judge_startup_s": self.judge.startup_s if self.judge is not None else None,
             "shared_through_redis": self._store is not None,
             "last_error": self.last_error,
             **dict(self.counts),
         }
 
+    def _redis_usable(self) -> bool:
+        """False within the skip window after a failure (the write stays local)."""
+        if time.monotonic() < self._skip_redis_until:
+            self.counts["redis_skipped"] += 1
+            return False
+        return True
+
+    def _redis_ok(self) -> None:
+        if self._redis_failing:
+            logger.info("Semantic index: Redis is back")
+        self._redis_failing = False
+
     def _failed(self, operation: str, exc: Exception) -> None:
         self.counts["redis_errors"] += 1
         self.last_error = f"{operation}: {type(exc).__name__}: {exc}"
+        self._skip_redis_until = time.monotonic() + self.retry_interval_s
+        # One warning when Redis starts failing; the rest of an outage at DEBUG.
+        log = logger.debug if self._redis_failing else logger.warning
         self._redis_failing = True
-        logger.warning("Semantic index %s failed in Redis, kept local: %s", operation, exc)
+        log("Semantic index %s failed in Redis, kept local: %s", operation, exc)
 
     def _ensure_started(self) -> VectorIndex:
         if self.index is None:

@@ -1,0 +1,339 @@
+"""The pair judge: a cross-encoder that reads two prompts together and says how
+likely they ask the same thing.
+
+The judge is multilingual-e5-small's encoder with a low-rank adapter (LoRA) on
+its attention and feed-forward weights and a one-logit head, trained by
+:mod:`src.similarity.judge_training`. The repository ships only what training
+changed (``judge_model/adapter.safetensors``, under 10 MB) and the calibration
+curve measured on held-apart data (``judge_model/calibration.json``).
+:func:`build_judge` merges the adapter into the base weights once, into an
+ordinary Hugging Face folder in the model cache; :class:`PairJudge` loads that
+folder with sentence-transformers' ``CrossEncoder``. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from src.errors import EnhancedVLLMError
+from src.similarity.models import MULTILINGUAL_E5, ModelFileError, resolve_model
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ADAPTER_FILE",
+    "CALIBRATION_FILE",
+    "SHIPPED_JUDGE",
+    "Calibration",
+    "JudgeError",
+    "PairJudge",
+    "build_judge",
+    "lora_targets",
+]
+
+#: The folder that holds the shipped adapter and its calibration.
+SHIPPED_JUDGE = Path(__file__).with_name("judge_model")
+ADAPTER_FILE = "adapter.safetensors"
+CALIBRATION_FILE = "calibration.json"
+#: Bumped whenever the folder :func:`build_judge` writes changes.
+_BUILD_VERSION = 1
+#: Linear layers of a BERT layer that carry an adapter.
+_LORA_MODULES = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+
+
+class JudgeError(EnhancedVLLMError, RuntimeError):
+    """The pair judge's files are missing or inconsistent, or it was used unstarted."""
+
+
+def lora_targets(num_layers: int, first_layer: int) -> list[str]:
+    """Names (under ``bert.encoder.layer``) of the linear layers that carry an adapter."""
+    return [
+        f"bert.encoder.layer.{layer}.{module}"
+        for layer in range(first_layer, num_layers)
+        for module in _LORA_MODULES
+    ]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a probability threshold costs, measured on data the judge never trained on.
+
+    Attributes:
+        thresholds: Increasing probability thresholds.
+        false_hit_rates: Share of different-meaning pairs scoring at or above each.
+        recalls: Share of same-meaning pairs scoring at or above each.
+        data: What the curve was measured on.
+    """
+
+    thresholds: tuple[float, ...]
+    false_hit_rates: tuple[float, ...]
+    recalls: tuple[float, ...]
+    data: str = ""
+
+    @classmethod
+    def measure(
+        cls, probabilities: np.ndarray, same: np.ndarray, data: str = "", steps: int = 200
+    ) -> Calibration:
+        """The curve of ``probabilities`` against their labels, on a fixed grid.
+
+        The false-hit rate is made non-increasing along the grid (a running
+        maximum from the top), so a stricter target never gets a lower threshold.
+        """
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        same = np.asarray(same, dtype=bool)
+        if same.all() or not same.any():
+            raise ValueError("calibration needs pairs of both labels")
+        grid = np.linspace(0.0, 1.0, steps + 1)
+        negatives, positives = np.sort(probabilities[~same]), np.sort(probabilities[same])
+        false_hits = 1.0 - np.searchsorted(negatives, grid, side="left") / len(negatives)
+        recalls = 1.0 - np.searchsorted(positives, grid, side="left") / len(positives)
+        false_hits = np.maximum.accumulate(false_hits[::-1])[::-1]
+        return cls(
+            tuple(round(float(t), 6) for t in grid),
+            tuple(round(float(f), 6) for f in false_hits),
+            tuple(round(float(r), 6) for r in recalls),
+            data,
+        )
+
+    def threshold_for(self, max_false_hit_rate: float) -> float:
+        """The lowest threshold whose false-hit rate is at most the target."""
+        if not 0.0 <= max_false_hit_rate <= 1.0:
+            raise ValueError(f"max_false_hit_rate must be in [0, 1], not {max_false_hit_rate}")
+        for threshold, rate in zip(self.thresholds, self.false_hit_rates, strict=True):
+            if rate <= max_false_hit_rate:
+                return threshold
+        return 1.0
+
+    def recall_at(self, threshold: float) -> float:
+        """The measured recall at the grid point nearest below ``threshold``."""
+        index = max(0, int(np.searchsorted(self.thresholds, threshold, side="right")) - 1)
+        return self.recalls[index]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "thresholds": list(self.thresholds),
+            "false_hit_rates": list(self.false_hit_rates),
+            "recalls": list(self.recalls),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Calibration:
+        try:
+            curve = cls(
+                tuple(data["thresholds"]),
+                tuple(data["false_hit_rates"]),
+                tuple(data["recalls"]),
+                str(data.get("data", "")),
+            )
+        except (KeyError, TypeError) as exc:
+            raise JudgeError(f"calibration is missing a field: {exc}") from exc
+        if not len(curve.thresholds) == len(curve.false_hit_rates) == len(curve.recalls):
+            raise JudgeError("calibration arrays differ in length")
+        return curve
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def build_judge(cache_dir: Path | None = None, judge_dir: Path = SHIPPED_JUDGE) -> Path:
+    """Build (once) and return the Hugging Face folder of the judge.
+
+    The base is multilingual-e5-small as built by :mod:`src.similarity.models`;
+    the adapter in ``judge_dir`` is merged into it (``W + scale * B @ A``), so
+    the judge runs at the base model's speed. Written under a temporary name and
+    renamed into place, as the embedding model is.
+    """
+    adapter = judge_dir / ADAPTER_FILE
+    if not adapter.is_file():
+        raise JudgeError(f"judge adapter {adapter} not found")
+    base = Path(resolve_model(MULTILINGUAL_E5, cache_dir)) / "0_Transformer"
+    target = base.parent.parent / f"pair-judge-v{_BUILD_VERSION}-{_file_digest(adapter)}"
+    if (target / "config.json").is_file():
+        return target
+    work = Path(tempfile.mkdtemp(prefix=".pair-judge-", dir=target.parent))
+    try:
+        logger.info("Building the pair judge from %s into %s", adapter, target)
+        model = load_judge_model(base, adapter)
+        model.save_pretrained(work, safe_serialization=True)
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (base / name).is_file():
+                shutil.copy(base / name, work / name)
+        try:
+            work.rename(target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(work)
+    return target
+
+
+def load_judge_model(base: Path, adapter: Path | None) -> Any:
+    """A ``BertForSequenceClassification`` on the base weights, adapter merged if given."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import BertForSequenceClassification
+
+    model = BertForSequenceClassification.from_pretrained(base, num_labels=1)
+    if adapter is None:
+        return model
+    tensors = load_file(str(adapter))
+    meta = json.loads((adapter.parent / "adapter.json").read_text(encoding="utf-8"))
+    scale = float(meta["alpha"]) / float(meta["rank"])
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, value in tensors.items():
+            if name.endswith(".lora_a"):
+                stem = name.removesuffix(".lora_a")
+                delta = tensors[f"{stem}.lora_b"].float() @ value.float()
+                state[f"{stem}.weight"] += scale * delta
+            elif not name.endswith(".lora_b"):
+                if name not in state or state[name].shape != value.shape:
+                    raise ModelFileError(f"adapter tensor {name} does not fit the base model")
+                state[name].copy_(value.float())
+    model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+class PairJudge:
+    """Scores prompt pairs in a worker thread, batched per call.
+
+    Args:
+        judge_dir: Folder of the adapter and calibration (the shipped one by default).
+        cache_dir: Model cache (see :func:`src.similarity.models.default_cache_dir`).
+        device: Torch device.
+        max_length: Most tokens of a pair read; longer pairs are cut.
+    """
+
+    def __init__(
+        self,
+        judge_dir: Path | None = None,
+        *,
+        cache_dir: Path | None = None,
+        device: str = "cpu",
+        max_length: int = 256,
+    ) -> None:
+        self.judge_dir = judge_dir or SHIPPED_JUDGE
+        self.cache_dir = cache_dir
+        self.device = device
+        self.max_length = max_length
+        self.calibration: Calibration | None = None
+        self.startup_s: float | None = None
+        self.scored = 0
+        self._model: Any = None
+
+    @property
+    def started(self) -> bool:
+        return self._model is not None
+
+    async def start(self) -> None:
+        """Build (first time) and load the judge in a worker thread. Idempotent."""
+        if self._model is not None:
+            return
+        began = time.perf_counter()
+        self.calibration = read_calibration(self.judge_dir)
+        self._model = await asyncio.to_thread(self._load)
+        self.startup_s = time.perf_counter() - began
+        logger.info("Pair judge loaded in %.2f s", self.startup_s)
+
+    def _load(self) -> Any:
+        from sentence_transformers import CrossEncoder
+
+        folder = build_judge(self.cache_dir, self.judge_dir)
+        return CrossEncoder(str(folder), device=self.device, max_length=self.max_length)
+
+    async def stop(self) -> None:
+        """Release the model. Idempotent."""
+        self._model = None
+
+    def threshold_for(self, max_false_hit_rate: float) -> float:
+        """The probability threshold that meets a false-hit target on calibration data."""
+        if self.calibration is None:
+            raise JudgeError("PairJudge is not started: await start() first")
+        return self.calibration.threshold_for(max_false_hit_rate)
+
+    def score_sync(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
+        """Blocking: the probability that each pair asks the same thing.
+
+        Each pair is read in both orders and the two probabilities averaged, so
+        the score does not depend on which prompt was stored first.
+        """
+        if self._model is None:
+            raise JudgeError("PairJudge is not started: await start() first")
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        both = [*pairs, *((b, a) for a, b in pairs)]
+        logits = np.asarray(
+            self._model.predict(
+                both,
+                batch_size=batch_size,
+                activation_fn=_identity(),
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ),
+            dtype=np.float64,
+        ).reshape(-1)
+        half = len(pairs)
+        probabilities = (_sigmoid(logits[:half]) + _sigmoid(logits[half:])) / 2.0
+        self.scored += half
+        return probabilities.astype(np.float32)
+
+    async def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """:meth:`score_sync` in a worker thread."""
+        return await asyncio.to_thread(self.score_sync, list(pairs))
+
+
+def read_calibration(judge_dir: Path) -> Calibration:
+    path = judge_dir / CALIBRATION_FILE
+    try:
+        return Calibration.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise JudgeError(f"judge calibration {path} not found") from exc
+    except json.JSONDecodeError as exc:
+        raise JudgeError(f"judge calibration {path} is not JSON: {exc}") from exc
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(values, -60, 60)))
+
+
+def _identity() -> Any:
+    import torch
+
+    return torch.nn.Identity()
+
+
+def logit(probability: float) -> float:
+    """The inverse of the sigmoid, for thresholds near 0 and 1."""
+    probability = min(max(probability, 1e-9), 1 - 1e-9)
+    return math.log(probability / (1 - probability))
+
+
+def mean_pairs(values: Iterable[float]) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else float("nan")

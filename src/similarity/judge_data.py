@@ -1,0 +1,273 @@
+"""Pairs the pair judge learns from and is calibrated on.
+
+Three sources, kept apart as ``docs/judge.md`` writes down:
+
+- public pair files in the format of ``shared/datasets`` (``a``, ``b``, ``same``,
+  ``lang``, ``source``); only PAWS-X, whose licence allows any use, trains the
+  shipped judge;
+- the project's own hand-written pairs (``benchmarks/data/own_pairs_*.jsonl``);
+- pairs generated from the texts of both, whose label follows from how they
+  were made (:func:`generate_pairs`).
+
+Every split is decided by a stable hash of the pair's text, so it is the same
+on every machine and does not move when rows are added elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Pair",
+    "Token",
+    "generate_pairs",
+    "read_pairs",
+    "split_of",
+    "tag_texts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two texts and whether they mean the same thing.
+
+    Attributes:
+        a: First text.
+        b: Second text.
+        same: True when both ask or say the same thing.
+        lang: ``"en"`` or ``"zh"``.
+        origin: Where the pair came from (a file, or a generator's name).
+    """
+
+    a: str
+    b: str
+    same: bool
+    lang: str
+    origin: str
+
+
+def read_pairs(path: Path) -> list[Pair]:
+    """The pairs of a JSONL file with ``a``, ``b``, ``same`` and ``lang`` fields.
+
+    Raises:
+        ValueError: A row lacks a field or has one of the wrong type; the line is named.
+    """
+    pairs = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                a, b, same, lang = row["a"], row["b"], row["same"], row["lang"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a pair row ({exc})") from exc
+            if not (isinstance(a, str) and isinstance(b, str) and isinstance(same, bool)):
+                raise ValueError(f"{path}:{number}: a and b must be strings, same a boolean")
+            origin = str(row.get("source") or row.get("provenance") or path.name)
+            pairs.append(Pair(a, b, same, str(lang), origin))
+    return pairs
+
+
+def split_of(pair: Pair, parts: int = 5) -> int:
+    """A stable bucket in ``range(parts)`` from the pair's texts (order-free)."""
+    first, second = sorted((pair.a, pair.b))
+    digest = hashlib.sha256(f"{first}\x00{second}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % parts
+
+
+# ---------------------------------------------------------------------- generated pairs
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A word of a tagged text: its surface, the space after it and a coarse class.
+
+    ``kind`` is one of ``noun``, ``name``, ``verb``, ``adj``, ``num`` or ``""``
+    (anything else).
+    """
+
+    text: str
+    space: str
+    kind: str
+
+
+#: Lead-ins that ask for nothing of their own: adding one keeps a question's meaning.
+_LEAD_INS = {
+    "en": ("Question: ", "Quick question: ", "Please answer: ", "I'd like to know: "),
+    "zh": ("请问", "问一下，", "我想知道：", "请告诉我："),
+}
+_END_MARKS = {"en": ("?", ".", "!"), "zh": ("？", "。", "！", "?")}
+_EN_AUX = {"is", "are", "was", "were", "can", "could", "will", "would", "should", "does", "do",
+           "did", "has", "have", "must", "may", "might"}  # fmt: skip
+_ZH_NEGATORS = ("不", "没", "别", "无", "非", "未")
+
+
+def tag_texts(texts: Sequence[str], lang: str, english: Any | None = None) -> list[list[Token]]:
+    """Tokens with coarse word classes: spaCy's tagger for English (``english`` is
+    a loaded pipeline), jieba's part-of-speech segmenter for Chinese."""
+    if lang == "en":
+        if english is None:
+            raise ValueError("tagging English needs a spaCy pipeline")
+        kinds = {"NOUN": "noun", "PROPN": "name", "VERB": "verb", "ADJ": "adj", "NUM": "num"}
+        return [
+            [Token(t.text, t.whitespace_, kinds.get(t.pos_, "")) for t in doc]
+            for doc in english.pipe(texts, batch_size=256)
+        ]
+    import jieba.posseg
+
+    def zh_kind(flag: str) -> str:
+        if flag in ("nr", "ns", "nt", "nz"):
+            return "name"
+        for prefix, kind in (("n", "noun"), ("v", "verb"), ("a", "adj"), ("m", "num")):
+            if flag.startswith(prefix):
+                return kind
+        return ""
+
+    return [[Token(w.word, "", zh_kind(w.flag)) for w in jieba.posseg.cut(t)] for t in texts]
+
+
+def _join(tokens: Iterable[Token]) -> str:
+    return "".join(t.text + t.space for t in tokens).strip()
+
+
+def _content(tokens: Sequence[Token]) -> list[int]:
+    return [i for i, t in enumerate(tokens) if t.kind and any(c.isalnum() for c in t.text)]
+
+
+#: Words that join two equal parts: swapping the parts around one keeps the meaning.
+_CONJUNCTIONS = {"and", "or", "&", "和", "与", "及", "或", "跟", "、", "或者", "以及"}
+
+
+def swap_two(tokens: Sequence[Token], rng: random.Random) -> tuple[str, bool] | None:
+    """Two different words of one class trade places.
+
+    Returns the new text and whether it means the same: two words joined by a
+    conjunction keep their roles (cats and dogs / dogs and cats), any other swap
+    changes them (X more than Y / Y more than X). None when no two words qualify.
+    """
+    by_kind: dict[str, list[int]] = {}
+    for i in _content(tokens):
+        by_kind.setdefault(tokens[i].kind, []).append(i)
+    choices = [
+        (i, j)
+        for kind in ("noun", "name", "num", "adj")
+        for n, i in enumerate(by_kind.get(kind, []))
+        for j in by_kind[kind][n + 1 :]
+        if tokens[i].text.lower() != tokens[j].text.lower()
+    ]
+    if not choices:
+        return None
+    i, j = rng.choice(choices)
+    swapped = list(tokens)
+    swapped[i] = replace(tokens[i], text=tokens[j].text)
+    swapped[j] = replace(tokens[j], text=tokens[i].text)
+    coordinated = j == i + 2 and tokens[i + 1].text.lower() in _CONJUNCTIONS
+    return _join(swapped), coordinated
+
+
+def substitute_one(
+    tokens: Sequence[Token], vocabulary: dict[str, list[str]], rng: random.Random
+) -> str | None:
+    """One content word replaced by another word of its class drawn from the corpus
+    (wash / eat, cats / dogs, 3 / 7): another question."""
+    candidates = [i for i in _content(tokens) if len(vocabulary.get(tokens[i].kind, ())) > 1]
+    if not candidates:
+        return None
+    i = rng.choice(candidates)
+    old = tokens[i].text
+    for _ in range(8):
+        new = rng.choice(vocabulary[tokens[i].kind])
+        if new.lower() != old.lower() and new.lower() not in old.lower():
+            changed = list(tokens)
+            changed[i] = replace(tokens[i], text=new)
+            return _join(changed)
+    return None
+
+
+def negate(tokens: Sequence[Token], lang: str) -> str | None:
+    """The first auxiliary (English) or verb (Chinese) negated: the opposite question.
+    None when the text has none, or is negated already."""
+    if lang == "en":
+        words = [t.text.lower() for t in tokens]
+        if "not" in words or any(w.endswith("n't") for w in words):
+            return None
+        for i, token in enumerate(tokens):
+            if token.text.lower() in _EN_AUX:
+                changed = list(tokens)
+                changed[i] = replace(token, text=f"{token.text} not", space=token.space or " ")
+                return _join(changed)
+        return None
+    if any(n in t.text for t in tokens for n in _ZH_NEGATORS):
+        return None
+    for i, token in enumerate(tokens):
+        if token.kind == "verb":
+            changed = list(tokens)
+            changed[i] = replace(token, text="不" + token.text)
+            return _join(changed)
+    return None
+
+
+def restyle(text: str, lang: str, rng: random.Random) -> str:
+    """The same question said another way on the surface: a lead-in that asks for
+    nothing, another end mark, or (English) other capitals."""
+    stripped = text.rstrip("".join(_END_MARKS[lang]) + " ")
+    moves: list[Callable[[], str]] = [
+        lambda: rng.choice(_LEAD_INS[lang]) + text,
+        lambda: stripped + rng.choice(_END_MARKS[lang]),
+        lambda: stripped,
+    ]
+    if lang == "en":
+        moves.append(lambda: text.lower())
+    changed = rng.choice(moves)()
+    return changed if changed != text else rng.choice(_LEAD_INS[lang]) + text
+
+
+def generate_pairs(
+    pairs: Sequence[Pair], tagged: dict[str, list[Token]], rng: random.Random
+) -> list[Pair]:
+    """Pairs whose label follows from how they were made, from the texts of ``pairs``.
+
+    For each source pair (a, b): a restyled (same when a and b are), b with two
+    words swapped (different, unless the two were coordinated and a and b were
+    the same), b with one word substituted (different) and b negated
+    (different). Substitutes come from the words of the same language and class
+    across all the texts.
+    """
+    vocabulary: dict[tuple[str, str], list[str]] = {}
+    for pair in pairs:
+        for text in (pair.a, pair.b):
+            for token in tagged.get(text, ()):
+                if token.kind and len(token.text) > 1 and any(c.isalnum() for c in token.text):
+                    vocabulary.setdefault((pair.lang, token.kind), []).append(token.text)
+    by_lang: dict[str, dict[str, list[str]]] = {}
+    for (lang, kind), words in vocabulary.items():
+        by_lang.setdefault(lang, {})[kind] = sorted(set(words))
+    made: list[Pair] = []
+    for pair in pairs:
+        tokens = tagged.get(pair.b)
+        if not tokens:
+            continue
+        made.append(Pair(restyle(pair.a, pair.lang, rng), pair.b, pair.same, pair.lang,
+                         "generated:restyled"))  # fmt: skip
+        swap = swap_two(tokens, rng)
+        derived = (
+            ("swapped", swap[0] if swap else None, pair.same and swap is not None and swap[1]),
+            ("substituted", substitute_one(tokens, by_lang.get(pair.lang, {}), rng), False),
+            ("negated", negate(tokens, pair.lang), False),
+        )
+        for name, changed, same in derived:
+            if changed and _normal(changed) not in (_normal(pair.a), _normal(pair.b)):
+                made.append(Pair(pair.a, changed, same, pair.lang, f"generated:{name}"))
+    return made
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\W+", "", text.lower())

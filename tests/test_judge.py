@@ -1,0 +1,147 @@
+"""The pair judge: calibration, deterministic training, and the shipped model's verdicts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from src.config import SimilarityConfig
+from src.similarity import SimilaritySearchHelper
+from src.similarity.judge import (
+    ADAPTER_FILE,
+    CALIBRATION_FILE,
+    SHIPPED_JUDGE,
+    Calibration,
+    JudgeError,
+    PairJudge,
+    read_calibration,
+)
+from src.similarity.judge_training import TrainSettings, train_judge
+
+# ------------------------------------------------------------------ calibration
+
+
+def test_a_stricter_target_never_gets_a_lower_threshold() -> None:
+    rng = np.random.default_rng(0)
+    same = rng.random(400) < 0.5
+    probabilities = np.clip(rng.normal(0.35 + 0.3 * same, 0.2), 0, 1)
+    curve = Calibration.measure(probabilities, same)
+    targets = np.linspace(0, 1, 41)
+    thresholds = [curve.threshold_for(t) for t in targets]
+    assert all(a >= b for a, b in itertools.pairwise(thresholds))
+    assert thresholds[0] > thresholds[-1]
+    # The promise holds on the data it was measured on.
+    for target in (0.01, 0.05, 0.2):
+        threshold = curve.threshold_for(target)
+        assert np.mean(probabilities[~same] >= threshold) <= target
+
+
+def test_calibration_needs_both_labels_and_round_trips() -> None:
+    with pytest.raises(ValueError, match="both labels"):
+        Calibration.measure(np.array([0.1, 0.9]), np.array([True, True]))
+    curve = Calibration.measure(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1], bool))
+    assert Calibration.from_json(json.loads(json.dumps(curve.to_json()))) == curve
+    with pytest.raises(ValueError, match="max_false_hit_rate"):
+        curve.threshold_for(1.5)
+
+
+def test_a_missing_or_broken_calibration_is_a_judge_error(tmp_path) -> None:
+    with pytest.raises(JudgeError, match="not found"):
+        read_calibration(tmp_path)
+    (tmp_path / CALIBRATION_FILE).write_text("{")
+    with pytest.raises(JudgeError, match="not JSON"):
+        read_calibration(tmp_path)
+    (tmp_path / CALIBRATION_FILE).write_text('{"thresholds": [0, 1]}')
+    with pytest.raises(JudgeError, match="missing"):
+        read_calibration(tmp_path)
+
+
+# ------------------------------------------------------------------ training
+
+
+@pytest.mark.training
+def test_training_is_deterministic_on_a_tiny_slice(tmp_path) -> None:
+    """Two runs with one seed write the same adapter; the result loads and scores."""
+    from safetensors.numpy import load_file
+
+    settings = TrainSettings(steps=2, batch_size=4, limit=25)
+    first = train_judge(tmp_path / "one", settings, log_every=0)
+    train_judge(tmp_path / "two", settings, log_every=0)
+    one = load_file(str(tmp_path / "one" / ADAPTER_FILE))
+    two = load_file(str(tmp_path / "two" / ADAPTER_FILE))
+    assert one.keys() == two.keys() and any(k.endswith(".lora_a") for k in one)
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+    assert first["train_pairs"] > first["calibration_pairs"] > 0
+    # Generated pairs of every kind are in the mix.
+    assert {"generated:swapped", "generated:substituted", "generated:restyled"} <= set(
+        first["train_sources"]
+    )
+    curve = read_calibration(tmp_path / "one")
+    assert curve.thresholds[0] == 0.0 and curve.thresholds[-1] == 1.0
+
+
+# ------------------------------------------------------------------ the shipped judge
+
+
+@pytest.fixture(scope="module")
+async def judge():
+    judge = PairJudge()
+    await judge.start()
+    yield judge
+    await judge.stop()
+
+
+def test_the_shipped_adapter_is_small() -> None:
+    assert (SHIPPED_JUDGE / ADAPTER_FILE).stat().st_size <= 10 * 1024 * 1024
+
+
+# Clear cases in both languages: (a, b, same).
+CLEAR = [
+    ("How do I reverse a list in Python?", "What's the way to reverse a Python list?", True),
+    (
+        "Is copper a better conductor than aluminium?",
+        "Is aluminium a better conductor than copper?",
+        False,
+    ),
+    ("Can I take the train from Paris to Lyon?", "Can I take the train from Lyon to Paris?", False),
+    ("怎么学习弹吉他？", "如何学弹吉他？", True),
+    ("北京比上海大吗？", "上海比北京大吗？", False),
+    ("怎么清洗草莓？", "怎么种植草莓？", False),
+]
+
+
+async def test_the_shipped_judge_separates_clear_pairs(judge) -> None:
+    threshold = judge.threshold_for(0.02)
+    probabilities = await judge.score([(a, b) for a, b, _ in CLEAR])
+    verdicts = [bool(p >= threshold) for p in probabilities]
+    assert verdicts == [same for _, _, same in CLEAR], list(zip(CLEAR, probabilities, strict=True))
+
+
+async def test_the_score_does_not_depend_on_order(judge) -> None:
+    pairs = [(a, b) for a, b, _ in CLEAR]
+    forward = await judge.score(pairs)
+    backward = await judge.score([(b, a) for a, b in pairs])
+    np.testing.assert_allclose(forward, backward, rtol=1e-5)
+
+
+async def test_the_helper_serves_a_paraphrase_and_the_judge_turns_a_swap_away(namespace) -> None:
+    async with SimilaritySearchHelper(SimilarityConfig(judge=True)) as helper:
+        assert helper.judge_threshold is not None
+        await helper.add("Is copper a better conductor than aluminium?", "cu", namespace=namespace)
+        swapped = await helper.search(
+            "Is aluminium a better conductor than copper?", namespace=namespace
+        )
+        assert swapped is None
+        await helper.add("How do I reverse a list in Python?", "rev", namespace=namespace)
+        match = await helper.search("What's the way to reverse a Python list?", namespace=namespace)
+        assert match is not None and match.entry_id == "rev"
+        assert match.probability is not None and match.probability >= helper.judge_threshold
+        assert helper.describe()["judged"] >= 1
+        # A changed verb: the shipped judge alone scores it high (docs/judge.md, known
+        # failure modes); the substitution guard beside it turns it away.
+        await helper.add("How do I wash strawberries?", "wash", namespace=namespace)
+        assert await helper.search("How do I grow strawberries?", namespace=namespace) is None
