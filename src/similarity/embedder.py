@@ -127,7 +127,7 @@ class Embedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    def _embed_fitting(self, texts: list[str]) -> list[np.ndarray | None]:
+    def embed_fitting(self, texts: list[str]) -> list[np.ndarray | None]:
         """:meth:`embed_sync` for the texts that fit the model's window; None for the rest."""
         fitting = [i for i, text in enumerate(texts) if self.fits(text)]
         vectors: list[np.ndarray | None] = [None] * len(texts)
@@ -155,7 +155,7 @@ class Embedder:
             if not live:
                 continue
             try:
-                vectors = await asyncio.to_thread(self._embed_fitting, [t for t, _ in live])
+                vectors = await asyncio.to_thread(self.embed_fitting, [t for t, _ in live])
             except Exception as exc:
                 for _, future in live:
                     if not future.done():

@@ -380,7 +380,7 @@ class SimilaritySearchHelper:
         self._ensure_started()
         texts = sorted({text for pair in pairs for text in pair})
         vectors = dict(
-            zip(texts, await asyncio.to_thread(self.embedder._embed_fitting, texts), strict=True)
+            zip(texts, await asyncio.to_thread(self.embedder.embed_fitting, texts), strict=True)
         )
         features = dict(zip(texts, await self.preprocessor.process(texts), strict=True))
         thesaurus = self.preprocessor.thesaurus

@@ -18,11 +18,10 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,11 +123,6 @@ class Calibration:
             if rate <= max_false_hit_rate:
                 return threshold
         return 1.0
-
-    def recall_at(self, threshold: float) -> float:
-        """The measured recall at the grid point nearest below ``threshold``."""
-        index = max(0, int(np.searchsorted(self.thresholds, threshold, side="right")) - 1)
-        return self.recalls[index]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -267,6 +261,11 @@ class PairJudge:
         folder = build_judge(self.cache_dir, self.judge_dir)
         return CrossEncoder(str(folder), device=self.device, max_length=self.max_length)
 
+    def load_uncalibrated(self) -> None:
+        """Blocking: load the model without a calibration curve, for training to
+        score the pairs that curve is measured on."""
+        self._model = self._load()
+
     async def stop(self) -> None:
         """Release the model. Idempotent."""
         self._model = None
@@ -326,14 +325,3 @@ def _identity() -> Any:
     import torch
 
     return torch.nn.Identity()
-
-
-def logit(probability: float) -> float:
-    """The inverse of the sigmoid, for thresholds near 0 and 1."""
-    probability = min(max(probability, 1e-9), 1 - 1e-9)
-    return math.log(probability / (1 - probability))
-
-
-def mean_pairs(values: Iterable[float]) -> float:
-    values = list(values)
-    return sum(values) / len(values) if values else float("nan")

@@ -254,13 +254,8 @@ def train_judge(
 def calibrate(judge_dir: Path, pairs: Sequence[Pair], cache_dir: Path | None) -> Calibration:
     """Score ``pairs`` with the judge in ``judge_dir`` as it runs in service, and
     write the calibration curve beside the adapter."""
-    # A placeholder curve lets the judge load before its real curve exists.
-    (judge_dir / CALIBRATION_FILE).write_text(
-        json.dumps(Calibration((0.0, 1.0), (1.0, 0.0), (1.0, 0.0)).to_json()), encoding="utf-8"
-    )
     judge = PairJudge(judge_dir, cache_dir=cache_dir)
-    judge.calibration = None
-    judge._model = judge._load()
+    judge.load_uncalibrated()
     probabilities = judge.score_sync([(p.a, p.b) for p in pairs])
     sources = sorted({p.origin.split("@")[0] for p in pairs})
     curve = Calibration.measure(
