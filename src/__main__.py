@@ -1,5 +1,5 @@
 """Command line: ``python -m src build-tiny-model DIR``, ``build-embedding-model``,
-``build-judge``, ``train-judge`` and ``demo``."""
+``build-judge``, ``train-judge``, ``bench`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -109,6 +109,12 @@ def _train_judge(args: argparse.Namespace) -> int:
     return train(args.rest)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from src.bench import main as bench
+
+    return bench(args.rest)
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from src.tiny_model import build_tiny_model, default_tiny_model_dir, is_tiny_model_dir
 
@@ -157,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     train.set_defaults(func=_train_judge)
 
+    bench = sub.add_parser(
+        "bench", add_help=False, help="plain vLLM against the enhanced system (see --help)"
+    )
+    bench.set_defaults(func=_bench)
+
     demo = sub.add_parser("demo", help="stream a few prompts through the system")
     demo.add_argument("--model", help="local Hugging Face model folder (default: tiny model)")
     demo.add_argument("--max-model-len", type=int, default=None)
@@ -164,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--redis-url", help="also cache in this Redis (default: memory only)")
     demo.set_defaults(func=_run_demo)
 
-    # train-judge has a parser of its own: everything after its name is its.
+    # train-judge and bench have parsers of their own: everything after the name is theirs.
     args, rest = parser.parse_known_args(argv)
-    if args.command != "train-judge" and rest:
+    if args.command not in ("train-judge", "bench") and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
     _quiet_vllm()

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from src.cache.redis_server import RedisServer
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
 from src.handler.enhanced_llm_factory import EnhancedLLMFactory
 from src.handler.enhanced_vllm_handler import EnhancedVLLMHandler
 from src.handler.outputs import GenerationOutput, RequestCollector
 from src.tiny_model import build_tiny_model
-from tests.support.redis_server import RedisServer
 
 MAX_MODEL_LEN = 256
 

@@ -19,8 +19,8 @@ from src.cache import CachedCompletion, CacheEntry, MemoryBackend, MultiLevelCac
 from src.cache.base import CacheBackend
 from src.cache.entry import encode_entry
 from src.cache.redis_backend import RedisBackend
+from src.cache.redis_server import RedisServer, free_port
 from tests.support.clock import ManualClock
-from tests.support.redis_server import RedisServer, free_port
 
 TTL = 60.0
 

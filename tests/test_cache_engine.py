@@ -14,11 +14,11 @@ from vllm.sampling_params import RequestOutputKind
 
 from src.cache import MultiLevelCacheManager
 from src.cache.key import make_request_key
+from src.cache.redis_server import RedisServer
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig
 from src.handler.enhanced_async_llm import CachedRequestOutput, EnhancedAsyncLLM
 from src.handler.enhanced_vllm_handler import EnhancedVLLMHandler
 from tests.conftest import final_output, wait_until
-from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.engine
 
@@ -271,7 +271,8 @@ async def test_corrupted_entry_in_redis_is_a_counted_miss(handler, redis_server,
     out = await ask(handler, "poisoned", params, namespace=namespace)
     assert out.error is None and out.metadata["cache_hit"] is False
     assert redis_level.stats.invalid == invalid + 1
-    # The valid answer replaced the bad bytes.
+    # The valid answer replaced the bad bytes (written behind the request).
+    await handler.engine.drain_writes(namespace)
     assert raw.get(f"evllm-test:resp:{namespace}:{key.digest}").startswith(b"{")
     raw.close()
 

@@ -117,7 +117,7 @@ async def test_the_redis_password_is_never_shown(caplog) -> None:
     import logging
 
     from src.cache.redis_backend import RedisBackend
-    from tests.support.redis_server import free_port
+    from src.cache.redis_server import free_port
 
     url = f"redis://app:hunter2@127.0.0.1:{free_port()}/0"
     config = CacheConfig(redis_url=url)

@@ -30,13 +30,31 @@ async def helper() -> AsyncIterator[SimilaritySearchHelper]:
 
 
 async def test_paraphrase_is_found_with_its_score(helper, namespace) -> None:
-    await helper.add("How do I make a paper airplane?", "plane", namespace=namespace)
-    match = await helper.search("How can I make a paper airplane?", namespace=namespace)
-    assert match is not None and match.entry_id == "plane"
-    assert helper.config.threshold <= match.score <= 1.0001
+    await helper.add("Why do cats purr?", "purr", namespace=namespace)
+    match = await helper.search("What makes cats purr?", namespace=namespace)
+    assert match is not None and match.entry_id == "purr"
+    assert helper.config.judge_floor <= match.score <= 1.0001
+    assert helper.judge_threshold is not None and match.probability is not None
+    assert helper.judge_threshold <= match.probability <= 1.0
 
 
-async def test_a_synonym_swap_is_found_through_the_thesaurus(helper, namespace) -> None:
+async def test_the_same_text_in_other_case_and_spacing_is_found_without_the_judge(
+    helper, namespace
+) -> None:
+    await helper.add("What is the population of Norway?", "norway", namespace=namespace)
+    judged = helper.counts["judged"]
+    match = await helper.search("what is  the population of norway", namespace=namespace)
+    assert match is not None and match.entry_id == "norway" and match.probability == 1.0
+    assert helper.counts["judged"] == judged + 1  # counted as judged, scored as the same
+
+
+async def test_a_synonym_swap_is_found_through_the_thesaurus(namespace) -> None:
+    """Without the judge, the guards read synonyms through the thesaurus."""
+    async with SimilaritySearchHelper(SimilarityConfig(judge=False)) as helper:
+        await _synonym_swaps(helper, namespace)
+
+
+async def _synonym_swaps(helper: SimilaritySearchHelper, namespace: str) -> None:
     assert helper.preprocessor.thesaurus is not None
     await helper.add("Where can I buy a cheap sofa?", "sofa", namespace=namespace)
     await helper.add("番茄炒蛋怎么做？", "dish", namespace=namespace)
@@ -201,7 +219,9 @@ async def test_prompts_longer_than_the_embedding_window_are_never_matched(helper
 
 
 async def test_index_file_survives_a_restart(tmp_path, namespace) -> None:
-    config = SimilarityConfig(index_path=tmp_path / "index.npz")
+    # Paraphrases the judge turns away (a rainbow forms / is formed): this test is
+    # about the index file, so the cosine and guards decide.
+    config = SimilarityConfig(index_path=tmp_path / "index.npz", judge=False)
     async with SimilaritySearchHelper(config) as first:
         await first.add("How does a rainbow form?", "r", namespace=namespace)
     async with SimilaritySearchHelper(config) as second:
@@ -224,9 +244,10 @@ async def test_restart_rebuilds_the_index_from_redis(redis_server, namespace) ->
 
 async def test_two_instances_see_each_others_entries(redis_server, namespace) -> None:
     shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    rules = SimilarityConfig(judge=False)  # sharing is under test, not the judge
     async with (
-        SimilaritySearchHelper(SimilarityConfig(), **shared) as a,
-        SimilaritySearchHelper(SimilarityConfig(), **shared) as b,
+        SimilaritySearchHelper(rules, **shared) as a,
+        SimilaritySearchHelper(rules, **shared) as b,
     ):
         await a.add("How do bees make honey?", "honey", namespace=namespace)
         assert await wait_until(lambda: len(b.index) == 1)
@@ -365,7 +386,7 @@ async def test_after_a_redis_failure_writes_skip_redis_and_warn_once(namespace, 
     write, and the log gets one warning, not one per request."""
     import logging
 
-    from tests.support.redis_server import free_port
+    from src.cache.redis_server import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/0"
     helper = SimilaritySearchHelper(
@@ -386,9 +407,9 @@ async def test_after_a_redis_failure_writes_skip_redis_and_warn_once(namespace, 
 
 @pytest.mark.faults
 async def test_redis_down_keeps_the_index_local(namespace) -> None:
-    from tests.support.redis_server import free_port
+    from src.cache.redis_server import free_port
 
-    config = SimilarityConfig()
+    config = SimilarityConfig(judge=False)  # the local index is under test, not the judge
     url = f"redis://127.0.0.1:{free_port()}/0"
     async with SimilaritySearchHelper(config, redis_url=url, key_prefix=prefix()) as helper:
         await helper.add("How do magnets work?", "m", namespace=namespace)

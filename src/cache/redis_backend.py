@@ -64,6 +64,9 @@ class RedisBackend(CacheBackend):
         self._owns_client = client is None
         self._down_until: float | None = None
         self._monotonic = time.monotonic
+        # Seconds spent degraded in finished outages, and when the current one began.
+        self._degraded_s = 0.0
+        self._degraded_since: float | None = None
 
     @property
     def client(self) -> Redis:
@@ -113,12 +116,16 @@ class RedisBackend(CacheBackend):
         except Exception as exc:
             if self._down_until is None:
                 logger.warning("Redis at %s failed, degrading to a miss: %s", self.shown_url, exc)
+                self._degraded_since = self._monotonic()
             self._down_until = self._monotonic() + self.retry_interval_s
             self.last_error = f"{type(exc).__name__}: {exc}"
             raise
         if self._down_until is not None:
             logger.info("Redis at %s is back", self.shown_url)
             self._down_until = None
+            if self._degraded_since is not None:
+                self._degraded_s += self._monotonic() - self._degraded_since
+                self._degraded_since = None
         return result
 
     async def _get(self, namespace: str, digest: str) -> bytes | None:
@@ -139,8 +146,17 @@ class RedisBackend(CacheBackend):
         removed: int = await self._guarded(unlink_matching(self.client, pattern))
         return removed
 
+    def degraded_seconds(self) -> float:
+        """Time spent degraded since start, the current outage included."""
+        current = 0.0 if self._degraded_since is None else self._monotonic() - self._degraded_since
+        return self._degraded_s + current
+
     def _figures(self) -> dict[str, Any]:
-        return {"url": self.shown_url, "key_prefix": self.key_prefix}
+        return {
+            "url": self.shown_url,
+            "key_prefix": self.key_prefix,
+            "degraded_seconds": round(self.degraded_seconds(), 3),
+        }
 
 
 def escape_glob(text: str) -> str:

@@ -16,7 +16,11 @@ class FeatureFlags(BaseModel):
 
     enable_detailed_logging: bool = Field(
         default=False,
-        description="Log each request's lifecycle (ids, timings, outcome) at INFO, not DEBUG.",
+        description=(
+            "Log each request's lifecycle (ids, timings, outcome) at INFO, not DEBUG, and "
+            "one DEBUG line per request from the engine's cache path (key prefix, path, "
+            "similarity score, time to decide). Prompt text is never logged."
+        ),
     )
     enable_cache: bool = Field(default=True, description="Serve repeated requests from cache.")
     enable_nlp: bool = Field(

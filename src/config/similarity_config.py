@@ -44,12 +44,12 @@ class SimilarityConfig(Settings):
     )
     device: str = Field(default="cpu", description="Torch device of the embedding model.")
     judge: bool = Field(
-        default=False,
+        default=True,
         description=(
             "Have the pair judge (a cross-encoder trained by this project, shipped with it) "
-            "decide each candidate by reading both prompts together (opt-in until its "
-            "public-set figures are measured; docs/judge.md). False decides on cosine "
-            "similarity and the guards alone."
+            "decide each candidate by reading both prompts together (docs/judge.md). False "
+            "decides on cosine similarity and the guards alone: more paraphrases served, "
+            "and many more wrong answers (docs/benchmarks.md)."
         ),
     )
     max_false_hit_rate: float = Field(

@@ -27,11 +27,15 @@ from src.cache.entry import STORABLE_FINISH_REASONS, CachedCompletion, CacheEntr
 from src.cache.key import RequestKey, UncacheableRequest, make_request_key
 from src.cache.manager import MultiLevelCacheManager
 from src.config import CacheConfig
+from src.handler.metrics import LOOKUP_SECONDS, SEMANTIC_SCORE, track
 from src.handler.outputs import StreamAccumulator
 from src.handler.requests import check_wire_types
 from src.similarity.helper import PreparedPrompt, SimilaritySearchHelper
 
 logger = logging.getLogger(__name__)
+
+#: Background writes (Redis, vector index) running at once before writes go inline.
+MAX_PENDING_WRITES = 1024
 
 __all__ = ["CacheInfo", "CachedRequestOutput", "EngineCacheStats", "EnhancedAsyncLLM"]
 
@@ -84,6 +88,8 @@ class EngineCacheStats:
     lookups_timed_out: int = 0
     #: Lookups skipped because too many were pending (the stage sheds load).
     lookups_shed: int = 0
+    #: Prompt tokens of engine requests aborted for a semantic hit (prefill possibly spent).
+    wasted_prefill_tokens: int = 0
 
 
 class EnhancedAsyncLLM(AsyncLLM):
@@ -162,6 +168,13 @@ class EnhancedAsyncLLM(AsyncLLM):
         self._in_flight_answers: dict[str, asyncio.Future[CacheEntry | None]] = {}
         # Semantic lookups (embedding and search) started and not yet finished.
         self._pending_lookups = 0
+        # (namespace, digest) -> the task writing that answer to Redis and the index.
+        self._pending_writes: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # Prompt preparations handed to a write (it indexes the vector, then discards).
+        self._writes_own: set[asyncio.Task[PreparedPrompt | None]] = set()
+        # One DEBUG line per request (HandlerConfig.features.enable_detailed_logging).
+        self.detailed_logging = False
+        track(self)
 
     async def generate(  # type: ignore[override]
         self,
@@ -190,18 +203,25 @@ class EnhancedAsyncLLM(AsyncLLM):
         # 0. Refuse parameters the engine process cannot decode (it would stop on them).
         check_wire_types(sampling_params)
         self.cache_stats.requests += 1
+        started = time.perf_counter()
         # 1. Key the request; an uncacheable one goes straight to the engine.
         key = self._request_key(prompt, sampling_params, namespace, kwargs.get("lora_request"))
         if key is None or self.cache is None:
             self.cache_stats.engine_requests += 1
+            self._log_request(None, "bypass", started)
             async for output in super().generate(prompt, sampling_params, request_id, **kwargs):
                 yield output
             return
 
-        # 2. Exact lookup: memory, then Redis.
+        # 2. Exact lookup: memory, then Redis (after this key's own pending write).
+        writing = self._pending_writes.get((key.namespace, key.digest))
+        if writing is not None:
+            await asyncio.wait({writing})  # its outcome is not ours: never raises
         hit = await self.cache.lookup(key.namespace, key.digest)
+        LOOKUP_SECONDS.labels("exact").observe(time.perf_counter() - started)
         if hit is not None:
             self.cache_stats.exact_hits += 1
+            self._log_request(key, hit.level, started)
             yield _replay(hit.entry, prompt, request_id, CacheInfo(hit.level, key.digest))
             return
 
@@ -211,6 +231,7 @@ class EnhancedAsyncLLM(AsyncLLM):
             entry = await asyncio.shield(running)
             if entry is not None:
                 self.cache_stats.in_flight_joins += 1
+                self._log_request(key, "in_flight", started)
                 yield _replay(entry, prompt, request_id, CacheInfo("in_flight", key.digest))
                 return
 
@@ -232,15 +253,18 @@ class EnhancedAsyncLLM(AsyncLLM):
                 await _abandon(first)
                 await engine.aclose()
                 entry, info = found
-                if answer is not None:
+                if answer is not None and not answer.done():  # done: the engine finished too
                     answer.set_result(entry)
                 # The answer is the matched prompt's; the prompt fields are this one's.
                 tokens = self._prompt_token_ids(key.prompt_text)
+                self.cache_stats.wasted_prefill_tokens += len(tokens or ())
+                self._log_request(key, "semantic", started, info.score)
                 yield _replay(entry, prompt, request_id, info, prompt_token_ids=tokens)
                 return
 
             # 5b. The engine's stream, storing the answer (and its vector) once complete.
             self.cache_stats.engine_requests += 1
+            self._log_request(key, "engine", started)
             try:
                 output = await first
             except StopAsyncIteration:
@@ -251,13 +275,27 @@ class EnhancedAsyncLLM(AsyncLLM):
         finally:
             if engine is not None:
                 await engine.aclose()
-            if preparing is not None:
+            if preparing is not None and preparing not in self._writes_own:
                 _discard(preparing)
             if answer is not None:
                 if not answer.done():
                     answer.set_result(None)  # failed or cancelled: followers run their own
                 if self._in_flight_answers.get(key.digest) is answer:
                     del self._in_flight_answers[key.digest]
+
+    def _log_request(
+        self, key: RequestKey | None, path: str, started: float, score: float | None = None
+    ) -> None:
+        """The detailed log line of a request: never its text, only its key's prefix."""
+        if self.detailed_logging and logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "request key=%s ns=%s path=%s score=%s decided_in=%.3fms",
+                key.digest[:12] if key is not None else "-",
+                key.namespace if key is not None else "-",
+                path,
+                "-" if score is None else f"{score:.4f}",
+                (time.perf_counter() - started) * 1e3,
+            )
 
     def _prompt_token_ids(self, text: str | None) -> list[int] | None:
         tokenizer = self.tokenizer
@@ -352,6 +390,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         """Embedding and features of a text prompt, or None when there is no semantic stage."""
         if self.similarity is None or key.prompt_text is None:
             return None
+        began = time.perf_counter()
         try:
             return await self.similarity.prepare(
                 key.prompt_text, namespace=key.namespace, fingerprint=key.fingerprint
@@ -360,15 +399,22 @@ class EnhancedAsyncLLM(AsyncLLM):
             self.cache_stats.semantic_errors += 1
             logger.warning("Semantic preprocessing failed, treated as a miss: %s", exc)
             return None
+        finally:
+            LOOKUP_SECONDS.labels("semantic_prepare").observe(time.perf_counter() - began)
 
     async def _semantic_hit(self, prepared: PreparedPrompt) -> tuple[CacheEntry, CacheInfo] | None:
         assert self.similarity is not None and self.cache is not None
+        began = time.perf_counter()
+        # Answers handed over before this lookup are visible to it.
+        await self.drain_writes(prepared.namespace)
         try:
             match = await self.similarity.match(prepared)
         except Exception as exc:
             self.cache_stats.semantic_errors += 1
             logger.warning("Semantic lookup failed, treated as a miss: %s", exc)
             return None
+        finally:
+            LOOKUP_SECONDS.labels("semantic_match").observe(time.perf_counter() - began)
         if match is None:
             return None
         entry = await self.cache.get(prepared.namespace, match.entry_id)
@@ -378,6 +424,7 @@ class EnhancedAsyncLLM(AsyncLLM):
             self.similarity.forget_local(prepared.namespace, match.entry_id)
             return None
         self.cache_stats.semantic_hits += 1
+        SEMANTIC_SCORE.observe(match.score)
         info = CacheInfo("semantic", match.entry_id, score=match.score, entry_id=match.entry_id)
         return entry, info
 
@@ -398,20 +445,78 @@ class EnhancedAsyncLLM(AsyncLLM):
             async for output in stream:
                 acc.update(output)
                 if output.finished:
-                    # Store before handing over the last output: a caller that stops
-                    # iterating on `finished` closes this generator.
+                    # Stored before the last output is handed over (a caller that
+                    # stops iterating on `finished` closes this generator): the
+                    # memory level now, Redis and the vector index in the background.
                     entry = self._complete_entry(key, prompt, params, acc)
-                    if entry is not None and await self.cache.set(entry):
-                        self.cache_stats.stored += 1
-                        await self._index(preparing, entry)
-                    else:
+                    if entry is None:
                         self.cache_stats.not_stored += 1
+                    else:
+                        await self._store(entry, preparing)
                     if answer is not None and not answer.done():
                         answer.set_result(entry)
                 yield output
         finally:
             # Closing the stream aborts the engine request if it is still running.
             await stream.aclose()
+
+    async def _store(
+        self, entry: CacheEntry, preparing: asyncio.Task[PreparedPrompt | None] | None
+    ) -> None:
+        """Write an answer to the memory level now and the rest behind the request.
+
+        The deeper levels and the vector index are written by a task, so a miss
+        never waits on Redis or on its own embedding. At most
+        ``MAX_PENDING_WRITES`` such tasks run; past that the write is done inline
+        (back-pressure, never a lost answer).
+        """
+        assert self.cache is not None
+        if preparing is not None:
+            self._writes_own.add(preparing)
+        first, *deeper = self.cache.levels
+        fast = await first.set(entry)
+        if fast:
+            self.cache_stats.stored += 1  # counted now; else once a deeper level takes it
+        write = self._write_behind(entry, preparing, fast, deeper)
+        if len(self._pending_writes) >= MAX_PENDING_WRITES:
+            await write
+            return
+        task = asyncio.create_task(write)
+        where = (entry.namespace, entry.key)
+        self._pending_writes[where] = task
+        task.add_done_callback(lambda _t: self._write_done(where, task))
+
+    def _write_done(self, where: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._pending_writes.get(where) is task:
+            del self._pending_writes[where]
+
+    async def _write_behind(
+        self,
+        entry: CacheEntry,
+        preparing: asyncio.Task[PreparedPrompt | None] | None,
+        fast: bool,
+        deeper: list[Any],
+    ) -> None:
+        try:
+            results = await asyncio.gather(*(level.set(entry) for level in deeper))
+            if not fast:
+                if any(results):
+                    self.cache_stats.stored += 1
+                else:
+                    self.cache_stats.not_stored += 1
+            if fast or any(results):
+                await self._index(preparing, entry)
+        finally:
+            if preparing is not None:
+                self._writes_own.discard(preparing)
+                _discard(preparing)
+
+    async def drain_writes(self, namespace: str | None = None) -> None:
+        """Wait for the background writes now pending (of one namespace, or all)."""
+        pending = [task for (ns, _), task in list(self._pending_writes.items())
+                   if namespace is None or ns == namespace]  # fmt: skip
+        if pending:
+            await asyncio.wait(pending)
 
     async def _index(
         self, preparing: asyncio.Task[PreparedPrompt | None] | None, entry: CacheEntry

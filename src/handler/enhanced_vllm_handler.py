@@ -162,6 +162,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                         await asyncio.to_thread(started.shutdown)
                     raise
                 self._engine = await engine_start
+                self._engine.detailed_logging = self.handler_config.features.enable_detailed_logging
             except Exception as exc:
                 self._state = HandlerState.NEW
                 await self._close_similarity()
@@ -202,6 +203,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             await self._close_legacy()
             engine, self._engine = self._engine, None
             if engine is not None:
+                await engine.drain_writes()
                 await asyncio.to_thread(engine.shutdown)
             await self._close_similarity()
             await self._close_cache()
@@ -443,6 +445,9 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         namespace = check_namespace(namespace)
         if self._cache is None:
             return 0
+        if self._engine is not None:
+            # A write still running would put an answer back after the clear.
+            await self._engine.drain_writes(namespace)
         failed: list[str] = []
         try:
             removed = await self._cache.clear(namespace)

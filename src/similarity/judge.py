@@ -280,12 +280,21 @@ class PairJudge:
         """Blocking: the probability that each pair asks the same thing.
 
         Each pair is read in both orders and the two probabilities averaged, so
-        the score does not depend on which prompt was stored first.
+        the score does not depend on which prompt was stored first. A pair whose
+        sides read the same once case, spacing and a closing end mark are set
+        aside (:func:`surface_form`) scores 1 without a forward pass: the model,
+        trained mostly on pairs that differ, does not reliably say so itself.
         """
         if self._model is None:
             raise JudgeError("PairJudge is not started: await start() first")
-        if not pairs:
-            return np.zeros(0, dtype=np.float32)
+        result = np.ones(len(pairs), dtype=np.float32)
+        differ = [i for i, (a, b) in enumerate(pairs) if surface_form(a) != surface_form(b)]
+        if differ:
+            result[differ] = self._predict([pairs[i] for i in differ], batch_size)
+        self.scored += len(pairs)
+        return result
+
+    def _predict(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
         both = [*pairs, *((b, a) for a, b in pairs)]
         logits = np.asarray(
             self._model.predict(
@@ -298,9 +307,7 @@ class PairJudge:
             dtype=np.float64,
         ).reshape(-1)
         half = len(pairs)
-        probabilities = (_sigmoid(logits[:half]) + _sigmoid(logits[half:])) / 2.0
-        self.scored += half
-        return probabilities.astype(np.float32)
+        return ((_sigmoid(logits[:half]) + _sigmoid(logits[half:])) / 2.0).astype(np.float32)
 
     async def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """:meth:`score_sync` in a worker thread."""
@@ -315,6 +322,12 @@ def read_calibration(judge_dir: Path) -> Calibration:
         raise JudgeError(f"judge calibration {path} not found") from exc
     except json.JSONDecodeError as exc:
         raise JudgeError(f"judge calibration {path} is not JSON: {exc}") from exc
+
+
+def surface_form(text: str) -> str:
+    """``text`` with case folded, runs of spaces made one and closing end marks and
+    spaces dropped: two prompts with the same surface form ask the same thing."""
+    return " ".join(text.casefold().split()).rstrip("?.!。？！ ")
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:

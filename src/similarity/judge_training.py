@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from src.nlp.thesaurus import Thesaurus
 from src.similarity.judge import (
     ADAPTER_FILE,
     CALIBRATION_FILE,
@@ -81,6 +82,15 @@ class Splits:
     calibrate: list[Pair]
 
 
+def held_out_line(index: int) -> bool:
+    """Whether line ``index`` of a permissive file is kept out of training.
+
+    PAWS-X en and zh are line-aligned translations, so they are split by line:
+    a sentence never sits on both sides. The held-out lines calibrate the judge.
+    """
+    return index % 5 == 0
+
+
 def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english: Any) -> Splits:
     """The training and calibration pairs, generated ones included in training."""
     source_train: list[Pair] = []
@@ -89,10 +99,8 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
         rows = read_pairs(data_dir / name)
         if settings.limit:
             rows = rows[: settings.limit]
-        # PAWS-X en and zh are line-aligned translations: split by line so that a
-        # sentence never sits on both sides.
         for index, pair in enumerate(rows):
-            (calibrate if index % 5 == 0 else source_train).append(pair)
+            (calibrate if held_out_line(index) else source_train).append(pair)
     own = read_pairs(own_dev)
     if settings.limit:
         own = own[: settings.limit]
@@ -103,7 +111,7 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
     for lang in ("en", "zh"):
         texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
         tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
-    generated = generate_pairs(source_train, tagged, rng)
+    generated = generate_pairs(source_train, tagged, rng, Thesaurus.load().synonyms)
     positives = [p for p in source_train if p.same]
     train = source_train + positives * (settings.positive_repeats - 1) + generated
     return Splits(train, calibrate)

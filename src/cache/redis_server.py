@@ -1,4 +1,4 @@
-"""A private ``redis-server`` on a free loopback port, started and stopped by tests."""
+"""A private ``redis-server`` on a free loopback port, for tests and benchmarks."""
 
 from __future__ import annotations
 
