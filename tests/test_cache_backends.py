@@ -20,6 +20,7 @@ from src.cache.base import CacheBackend
 from src.cache.entry import encode_entry
 from src.cache.redis_backend import RedisBackend
 from src.cache.redis_server import RedisServer, free_port
+from src.config import CacheConfig
 from tests.support.clock import ManualClock
 
 TTL = 60.0
@@ -264,6 +265,28 @@ async def test_redis_keys_carry_prefix_namespace_and_ttl(redis_server, clock) ->
         assert 0 < raw.pttl(key) <= TTL * 1000
         assert json.loads(raw.get(key))["version"] == 1
         raw.close()
+
+
+async def test_redis_refuses_an_entry_over_the_size_bound_and_reads_a_large_one(
+    redis_server, clock
+) -> None:
+    level = redis_level(redis_server.url, clock)
+    async with level:
+        large = make_entry(clock, text="word " * 40_000)  # about 200 kB: decoded off the loop
+        assert await level.set(large)
+        assert await level.get("ns", large.key) == large
+        level.max_entry_bytes = 100_000
+        invalid = level.stats.invalid
+        assert await level.get("ns", large.key) is None
+        assert level.stats.invalid == invalid + 1
+        small = make_entry(clock)
+        assert await level.set(small) and await level.get("ns", small.key) == small
+
+
+def test_the_size_bound_reaches_the_redis_level() -> None:
+    config = CacheConfig(redis_url="redis://127.0.0.1:1/0", max_entry_bytes=4096)
+    redis = MultiLevelCacheManager.from_config(config).level("redis")
+    assert redis is not None and redis.max_entry_bytes == 4096
 
 
 # ---------------------------------------------------------------------- the manager

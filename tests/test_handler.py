@@ -327,3 +327,48 @@ async def test_a_component_that_cannot_start_fails_start_clearly(vllm_config, tm
     assert await wait_until(lambda: not engines() - before, timeout=30), engines() - before
     with pytest.raises(HandlerStateError, match="not started"):
         await handler.add_request_v2("hello", GREEDY)
+
+
+def _engine_processes() -> list:  # type: ignore[type-arg]
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "EngineCore" in child.name() or "EngineCore" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.faults
+async def test_a_killed_engine_ends_every_request_with_an_error(vllm_config) -> None:
+    """One engine of its own, killed mid-generation: no request hangs, health says so."""
+    before = {p.pid for p in _engine_processes()}
+    handler = EnhancedVLLMHandler(vllm_config)
+    await handler.start()
+    try:
+        collectors = [await handler.add_request_v2(f"talk {i}", LONG) for i in range(8)]
+        streams = [c.get_outputs() for c in collectors]
+        first = await streams[0].__anext__()
+        assert not first.finished  # generating
+
+        async def last(stream):  # type: ignore[no-untyped-def]
+            outputs = [first]
+            async for output in stream:
+                outputs.append(output)
+            return outputs[-1]
+
+        ours = [p for p in _engine_processes() if p.pid not in before]
+        assert ours, "the handler's engine process was not found"
+        for process in ours:
+            process.kill()
+        finals = await asyncio.wait_for(asyncio.gather(*(last(s) for s in streams)), timeout=30)
+        assert all(out.finished and out.error for out in finals)
+        assert handler.engine.cache_stats.stored == 0  # no partial answer kept
+        health = await handler.health_check()
+        assert health["healthy"] is False
+    finally:
+        await handler.stop()
+    assert not [p for p in _engine_processes() if p.pid not in before and p.is_running()]

@@ -42,6 +42,9 @@ async def test_metrics_count_each_path_after_known_traffic(handler, namespace) -
     assert delta(before, after, 'evllm_requests_total{path="semantic"}') == semantic
     assert delta(before, after, "evllm_semantic_hit_score_count") == semantic
     assert delta(before, after, 'evllm_lookup_seconds_count{stage="exact"}') == 4
+    # Memory is asked by all four; Redis by the three that memory missed.
+    assert delta(before, after, 'evllm_lookup_seconds_count{stage="memory"}') == 4
+    assert delta(before, after, 'evllm_lookup_seconds_count{stage="redis"}') == 3
     assert delta(before, after, 'evllm_lookup_seconds_count{stage="semantic_prepare"}') == 2
     assert delta(before, after, 'evllm_answers_total{outcome="stored"}') == 2 - semantic
     # The same families are in the text exposition a /metrics route serves.

@@ -11,6 +11,7 @@ connections, ``_start`` / ``_close``.
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +20,9 @@ from typing import Any
 
 from src.cache.entry import CacheEntry, InvalidEntryError, decode_entry, encode_entry
 from src.errors import CacheClearError
+
+#: Entries larger than this (bytes) are decoded in a worker thread.
+OFF_LOOP_DECODE_BYTES = 64 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ class CacheBackend(abc.ABC):
     #: Short level name used in statistics and ``metadata["cache_level"]``.
     name: str = "base"
 
+    #: Stored bytes past this size are refused on read (None: no bound).
+    max_entry_bytes: int | None = None
+
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.stats = LevelStats()
@@ -99,7 +106,14 @@ class CacheBackend(abc.ABC):
             self.stats.misses += 1
             return None
         try:
-            entry = decode_entry(data)
+            if self.max_entry_bytes is not None and len(data) > self.max_entry_bytes:
+                raise InvalidEntryError(
+                    f"an entry of {len(data)} bytes, over max_entry_bytes ({self.max_entry_bytes})"
+                )
+            if len(data) > OFF_LOOP_DECODE_BYTES:  # a large decode would stall the loop
+                entry = await asyncio.to_thread(decode_entry, data)
+            else:
+                entry = decode_entry(data)
         except InvalidEntryError as exc:
             self.stats.invalid += 1
             self.stats.misses += 1

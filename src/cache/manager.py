@@ -46,6 +46,8 @@ class MultiLevelCacheManager:
             raise ValueError("a cache manager needs at least one level")
         self.levels = list(levels)
         self._owns_levels = owns_levels
+        #: Called with a level's name and the seconds each of its look-ups took.
+        self.on_level_get: Callable[[str, float], None] | None = None
 
     @classmethod
     def from_config(
@@ -60,15 +62,15 @@ class MultiLevelCacheManager:
             )
         ]
         if config.redis_url is not None:
-            levels.append(
-                RedisBackend(
-                    config.redis_url.get_secret_value(),
-                    key_prefix=config.key_prefix,
-                    timeout_s=config.redis_timeout_s,
-                    retry_interval_s=config.redis_retry_interval_s,
-                    clock=clock,
-                )
+            redis = RedisBackend(
+                config.redis_url.get_secret_value(),
+                key_prefix=config.key_prefix,
+                timeout_s=config.redis_timeout_s,
+                retry_interval_s=config.redis_retry_interval_s,
+                clock=clock,
             )
+            redis.max_entry_bytes = config.max_entry_bytes
+            levels.append(redis)
         return cls(levels)
 
     def level(self, name: str) -> CacheBackend | None:
@@ -96,7 +98,10 @@ class MultiLevelCacheManager:
     async def lookup(self, namespace: str, digest: str) -> CacheHit | None:
         """Find an entry, fastest level first; copy a deeper hit into the faster levels."""
         for i, level in enumerate(self.levels):
+            began = time.perf_counter()
             entry = await level.get(namespace, digest)
+            if self.on_level_get is not None:
+                self.on_level_get(level.name, time.perf_counter() - began)
             if entry is not None:
                 for faster in self.levels[:i]:
                     await faster.set(entry)

@@ -67,6 +67,15 @@ class CacheConfig(Settings):
         ge=1024,
         description="Most bytes of serialised answers kept in process memory (LRU).",
     )
+    max_entry_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description=(
+            "Largest stored answer read back from Redis, in bytes; a bigger one is "
+            "counted invalid and missed, so a forged or runaway entry cannot stall the "
+            "process. Entries over 64 KiB are decoded in a worker thread."
+        ),
+    )
     redis_timeout_s: float = Field(
         default=0.25,
         gt=0,

@@ -159,6 +159,8 @@ class EnhancedAsyncLLM(AsyncLLM):
         """Wire the collaborators (no I/O; whoever built them starts and closes them)."""
         # Response cache: request key -> stored answer, memory first, then Redis.
         self.cache = cache
+        if cache is not None:
+            cache.on_level_get = _observe_level_get
         self.cache_config = cache_config or CacheConfig()
         # Paraphrase lookup: prompt -> embedding + spaCy features -> FAISS -> guards.
         self.similarity = similarity if cache is not None else None
@@ -589,6 +591,10 @@ async def _abandon(first: asyncio.Future[RequestOutput]) -> None:
         first.cancel()
     with contextlib.suppress(BaseException):
         await first
+
+
+def _observe_level_get(level: str, seconds: float) -> None:
+    LOOKUP_SECONDS.labels(level).observe(seconds)
 
 
 def _discard(preparing: asyncio.Task[PreparedPrompt | None]) -> None:
