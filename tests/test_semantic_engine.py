@@ -46,20 +46,26 @@ async def test_hard_negatives_go_to_the_engine(handler, namespace, asked) -> Non
 
 
 async def test_paraphrase_never_crosses_namespaces_or_params(handler, namespace) -> None:
-    await ask(handler, "How do owls see at night?", namespace)
-    other_tenant = await ask(handler, "How can owls see in the dark at night?", namespace + "-b")
-    other_params = await ask(
-        handler, "How can owls see in the dark at night?", namespace, SamplingParams(max_tokens=7)
-    )
+    await ask(handler, "What is the capital city of Kenya?", namespace)
+    asked = "Tell me the capital of Kenya."
+    other_tenant = await ask(handler, asked, namespace + "-b")
+    other_params = await ask(handler, asked, namespace, SamplingParams(max_tokens=7))
     assert other_tenant.metadata["cache_hit"] is False
     assert other_params.metadata["cache_hit"] is False
+    # Control: the same paraphrase, in the same namespace with the same parameters, hits.
+    same = await ask(handler, asked, namespace)
+    assert same.metadata["cache_level"] == "semantic"
 
 
 async def test_cleared_answer_is_not_served_semantically(handler, namespace) -> None:
-    await ask(handler, "Why do cats sleep so much?", namespace)
+    await ask(handler, "What is the capital city of Kenya?", namespace)
     await handler.clear_cache(namespace)
-    out = await ask(handler, "Why do cats sleep a lot?", namespace)
+    out = await ask(handler, "Tell me the capital of Kenya.", namespace)
     assert out.metadata["cache_hit"] is False
+    # Control: stored again, the same paraphrase hits.
+    await ask(handler, "What is the capital city of Kenya?", namespace + "-again")
+    again = await ask(handler, "Tell me the capital of Kenya.", namespace + "-again")
+    assert again.metadata["cache_level"] == "semantic"
 
 
 async def test_health_reports_the_semantic_stage(handler) -> None:
