@@ -42,6 +42,7 @@ def test_bench_compares_plain_vllm_with_the_enhanced_system(tmp_path: Path) -> N
     runs = {(r["workload"], r["system"], r["concurrency"]): r for r in result["runs"]}
     assert runs[("miss", "plain", 4)]["paths"] == {"plain": 10}
     assert runs[("miss", "enhanced", 4)]["paths"] == {"engine": 10}  # all new: all misses
+    assert {"exact", "memory", "redis"} <= set(result["lookup_mean_ms"])
     api = result["api"]
     assert api["v2_total_p50_ms"] > 0 and api["legacy_total_p50_ms"] > 0
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -42,7 +42,9 @@ class SimilarityConfig(Settings):
             "else ~/.cache/enhanced-vllm/models."
         ),
     )
-    device: str = Field(default="cpu", description="Torch device of the embedding model and the pair judge.")
+    device: str = Field(
+        default="cpu", description="Torch device of the embedding model and the pair judge."
+    )
     judge: bool = Field(
         default=True,
         description=(
