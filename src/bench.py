@@ -344,12 +344,29 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             prompts = [new_prompt(i, f"api-{system}") for i in range(args.requests)]
             await runner.run("api", system, prompts, top, f"api-{system}")
         cache = handler.engine.describe_cache()
+        lookups = lookup_means_ms()
     finally:
         progress.close()
         await factory.cleanup_all()
         if server is not None:
             server.kill()
-    return summarise(args, model, startup_s, runner.runs, mixes, hit_times, cache)
+    result = summarise(args, model, startup_s, runner.runs, mixes, hit_times, cache)
+    result["lookup_mean_ms"] = lookups
+    return result
+
+
+def lookup_means_ms() -> dict[str, float]:
+    """Mean time per look-up stage over the whole run, from the process's metrics."""
+    from src.handler.metrics import read_metrics
+
+    metrics = read_metrics()
+    means = {}
+    for stage in ("exact", "memory", "redis", "semantic_prepare", "semantic_match"):
+        count = metrics.get(f'evllm_lookup_seconds_count{{stage="{stage}"}}', 0.0)
+        if count:
+            total = metrics[f'evllm_lookup_seconds_sum{{stage="{stage}"}}']
+            means[stage] = total / count * 1e3
+    return means
 
 
 def summarise(args: argparse.Namespace, model: str, startup_s: float, runs: list[Run],
@@ -482,6 +499,8 @@ def table(result: dict[str, Any]) -> str:
         f"{ms(result['semantic_hit_p50_ms'])} (p50; hits {result['hit_counts']}); "
         f"miss {ms(result['miss_p50_ms'])}"
     )
+    means = ", ".join(f"{k} {v:.3f} ms" for k, v in result.get("lookup_mean_ms", {}).items())
+    lines.append(f"mean look-up time by stage: {means}")
     api = result["api"]
     lines.append(
         f"APIs at concurrency {api['concurrency']}: add_request_v2 whole request p50 "
