@@ -33,7 +33,8 @@ class InvalidRequestError(EnhancedVLLMError, ValueError):
 
 
 class HandlerStateError(EnhancedVLLMError, RuntimeError):
-    """A call came before ``start()`` or after ``stop()``."""
+    """A call came before ``start()`` or after ``stop()`` (of the handler or one of
+    its parts), or a request's outputs were read twice."""
 
 
 class EngineStartError(EnhancedVLLMError, RuntimeError):

@@ -189,3 +189,27 @@ def test_configuration_doc_lists_every_field() -> None:
     for model in (VLLMConfig, CacheConfig, SimilarityConfig, HandlerConfig, FeatureFlags):
         for name in model.model_fields:
             assert f"| `{name}` |" in doc, f"{model.__name__}.{name} is not documented"
+
+
+def test_every_error_the_library_defines_is_in_its_tree() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import src
+    from src.errors import EnhancedVLLMError
+
+    outside = []
+    for module_info in pkgutil.walk_packages(src.__path__, "src."):
+        if module_info.name == "src.__main__":
+            continue
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == module.__name__
+                and not issubclass(value, EnhancedVLLMError)
+            ):
+                outside.append(f"{module.__name__}.{name}")
+    assert outside == []

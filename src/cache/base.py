@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from src.cache.entry import CacheEntry, InvalidEntryError, decode_entry, encode_entry
-from src.errors import CacheClearError
+from src.errors import CacheClearError, EnhancedVLLMError
 
 #: Entries larger than this (bytes) are decoded in a worker thread.
 OFF_LOOP_DECODE_BYTES = 64 * 1024
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CacheBackend", "LevelStats", "LevelUnavailable"]
 
 
-class LevelUnavailable(Exception):
+class LevelUnavailable(EnhancedVLLMError):
     """A backend skips an operation because its service is known to be down."""
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 from vllm.sampling_params import SamplingParams
 
+from src.errors import EnhancedVLLMError
+
 __all__ = [
     "PRESENTATION_FIELDS",
     "RequestKey",
@@ -66,7 +68,7 @@ _UNSTORED_FIELDS = (
 )
 
 
-class UncacheableRequest(Exception):
+class UncacheableRequest(EnhancedVLLMError):
     """Raised internally when a request must bypass the cache; the message says why."""
 
 

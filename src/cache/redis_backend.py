@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 
 from src.cache.base import CacheBackend, LevelUnavailable
 from src.config.cache_config import redact_url
+from src.errors import HandlerStateError
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class RedisBackend(CacheBackend):
     def client(self) -> Redis:
         """The Redis client (after :meth:`start`)."""
         if self._client is None:
-            raise RuntimeError("RedisBackend is not started")
+            raise HandlerStateError("RedisBackend is not started")
         return self._client
 
     @property

@@ -10,6 +10,8 @@ from typing import Any
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import RequestOutputKind
 
+from src.errors import HandlerStateError
+
 __all__ = ["GenerationOutput", "RequestCollector", "StreamAccumulator"]
 
 
@@ -79,7 +81,9 @@ class RequestCollector:
     async def get_outputs(self) -> AsyncIterator[GenerationOutput]:
         """Yield the request's outputs until, and including, the finished one."""
         if self._iterated:
-            raise RuntimeError(f"outputs of request {self.request_id!r} are already being read")
+            raise HandlerStateError(
+                f"outputs of request {self.request_id!r} are already being read"
+            )
         self._iterated = True
         completed = False
         try:

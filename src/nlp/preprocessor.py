@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from src.cache.key import normalize_prompt
+from src.errors import HandlerStateError
 from src.nlp import lexicon
 from src.nlp.features import FUNCTION_WORD, PromptFeatures
 from src.nlp.thesaurus import Thesaurus
@@ -403,7 +404,7 @@ class PromptPreprocessor:
     async def process(self, texts: Sequence[str]) -> list[PromptFeatures]:
         """Features of each text, computed in one worker-thread call."""
         if not self.started:
-            raise RuntimeError("PromptPreprocessor is not started: await start() first")
+            raise HandlerStateError("PromptPreprocessor is not started: await start() first")
         return await asyncio.to_thread(self.process_sync, list(texts))
 
     def process_sync(self, texts: list[str]) -> list[PromptFeatures]:

@@ -32,6 +32,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from src.errors import EnhancedVLLMError
+
 __all__ = ["Thesaurus", "ThesaurusError"]
 
 _WORDNET_DIR = "pattern/text/en/wordnet/dict"
@@ -60,7 +62,7 @@ _CILIN_ACTING = ("E", "F", "H", "J")
 _CILIN_QUALITY = ("E",)
 
 
-class ThesaurusError(RuntimeError):
+class ThesaurusError(EnhancedVLLMError, RuntimeError):
     """The WordNet or Cilin files are missing or unreadable."""
 
 

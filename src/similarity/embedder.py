@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from src.errors import HandlerStateError
 from src.similarity.models import DEFAULT_EMBEDDING_MODEL, resolve_model
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class Embedder:
         """The unit vector of one text, or None when the text is longer than the model
         reads (see :meth:`fits`): a vector of its beginning would stand for all of it."""
         if self._queue is None or self._worker is None:
-            raise RuntimeError("Embedder is not started: await start() first")
+            raise HandlerStateError("Embedder is not started: await start() first")
         future: asyncio.Future[np.ndarray | None] = asyncio.get_running_loop().create_future()
         await self._queue.put((text, future))
         return await future

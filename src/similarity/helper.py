@@ -35,7 +35,7 @@ from redis.backoff import NoBackoff
 from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
 from src.config import SimilarityConfig
-from src.errors import CacheClearError
+from src.errors import CacheClearError, HandlerStateError
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
 from src.nlp.preprocessor import PromptPreprocessor, detect_language
 from src.similarity.embedder import Embedder
@@ -570,5 +570,5 @@ class SimilaritySearchHelper:
 
     def _ensure_started(self) -> VectorIndex:
         if self.index is None:
-            raise RuntimeError("SimilaritySearchHelper is not started: await start() first")
+            raise HandlerStateError("SimilaritySearchHelper is not started: await start() first")
         return self.index

