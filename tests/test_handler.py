@@ -112,7 +112,7 @@ async def test_collector_abort_ends_stream_with_error(handler) -> None:
     collector = await handler.add_request_v2("keep talking", LONG)
     collector.abort()
     out = await final_output(collector)
-    assert out.error == "request was aborted" and out.finished
+    assert out.error == "request was aborted" and out.finished and out.error_kind == "aborted"
     assert handler.stats()["requests_aborted"] == before + 1
     assert await wait_until(lambda: handler.engine.get_num_unfinished_requests() == 0)
 
@@ -192,7 +192,7 @@ async def test_engine_side_rejection_arrives_as_error_output(handler) -> None:
     # A prompt longer than the context is only known to the engine's tokenizer.
     out = await final_output(await handler.add_request_v2("word " * 400, GREEDY))
     assert out.error and out.finished and "maximum context length is 256" in out.error
-    assert out.error.startswith("VLLMValidationError")
+    assert out.error.startswith("VLLMValidationError") and out.error_kind == "request"
     assert await wait_until(lambda: handler.stats()["in_flight"] == 0)
 
 
@@ -365,7 +365,7 @@ async def test_a_killed_engine_ends_every_request_with_an_error(vllm_config) -> 
         for process in ours:
             process.kill()
         finals = await asyncio.wait_for(asyncio.gather(*(last(s) for s in streams)), timeout=30)
-        assert all(out.finished and out.error for out in finals)
+        assert all(out.finished and out.error and out.error_kind == "fatal" for out in finals)
         assert handler.engine.cache_stats.stored == 0  # no partial answer kept
         health = await handler.health_check()
         assert health["healthy"] is False

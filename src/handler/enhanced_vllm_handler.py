@@ -25,7 +25,7 @@ from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
 from src.errors import CacheClearError, EngineStartError, HandlerStateError, InvalidRequestError
 from src.handler.enhanced_async_llm import CacheInfo, EnhancedAsyncLLM
 from src.handler.legacy import LegacyPollingAPI
-from src.handler.outputs import GenerationOutput, RequestCollector, StreamAccumulator
+from src.handler.outputs import ErrorKind, GenerationOutput, RequestCollector, StreamAccumulator
 from src.handler.requests import (
     check_namespace,
     check_prompt,
@@ -358,6 +358,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                     finished=True,
                     finish_reason="abort",
                     error="request was aborted",
+                    error_kind="aborted",
                     token_ids=(),
                     metadata=_metadata(None, 0.0, 0, namespace),
                 )
@@ -381,7 +382,13 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         progress = StreamAccumulator(params.output_kind)
         cache_info: CacheInfo | None = None
 
-        def emit(finished: bool, finish_reason: str | None, delta: str, error: str | None) -> None:
+        def emit(
+            finished: bool,
+            finish_reason: str | None,
+            delta: str,
+            error: str | None,
+            error_kind: ErrorKind | None = None,
+        ) -> None:
             collector._put(
                 GenerationOutput(
                     request_id=request_id,
@@ -391,6 +398,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                     finished=finished,
                     finish_reason=finish_reason,
                     error=error,
+                    error_kind=error_kind,
                     token_ids=tuple(progress.tokens.get(0, ())),
                     metadata=_metadata(
                         cache_info,
@@ -411,12 +419,13 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                 emit(True, None, "", None)
         except asyncio.CancelledError:
             self._stats.aborted += 1
-            emit(True, "abort", "", "request was aborted")
+            emit(True, "abort", "", "request was aborted", "aborted")
             self._log_request("Request %s aborted", request_id)
             raise
         except Exception as exc:
             self._stats.failed += 1
-            emit(True, None, "", _describe(exc))
+            kind: ErrorKind = "fatal" if isinstance(exc, EngineDeadError) else "request"
+            emit(True, None, "", _describe(exc), kind)
             self._log_request("Request %s failed: %s", request_id, _describe(exc))
             return
         self._stats.served += 1

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import RequestOutputKind
 
 from src.errors import HandlerStateError
 
-__all__ = ["GenerationOutput", "RequestCollector", "StreamAccumulator"]
+__all__ = ["ErrorKind", "GenerationOutput", "RequestCollector", "StreamAccumulator"]
+
+#: Whether a failed output's error is the engine's death, this request's own, or an abort.
+ErrorKind = Literal["fatal", "request", "aborted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,10 @@ class GenerationOutput:
         finished: True on the last output of the request.
         finish_reason: vLLM's reason (``"stop"``, ``"length"``, ...) once finished.
         error: What went wrong, or None. An output with an error is also finished.
+        error_kind: With an error: ``"fatal"`` when the engine is dead (every
+            request fails until the handler is restarted), ``"request"`` when only
+            this request failed (the engine refused or failed it), ``"aborted"``
+            when it was cancelled or aborted. None without an error.
         token_ids: Token ids generated so far for the first completion.
         metadata: ``cache_hit``, ``cache_level`` (``"memory"``, ``"redis"``,
             ``"in_flight"``, ``"semantic"`` or None), ``similarity`` (the semantic
@@ -41,6 +48,7 @@ class GenerationOutput:
     finished: bool = False
     finish_reason: str | None = None
     error: str | None = None
+    error_kind: ErrorKind | None = None
     token_ids: tuple[int, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
 
