@@ -372,3 +372,36 @@ async def test_a_killed_engine_ends_every_request_with_an_error(vllm_config) -> 
     finally:
         await handler.stop()
     assert not [p for p in _engine_processes() if p.pid not in before and p.is_running()]
+
+
+@pytest.mark.faults
+async def test_a_stalled_engine_is_detected_and_reported(vllm_config) -> None:
+    """The engine process frozen (SIGSTOP): requests end with a fatal error, not a hang."""
+    import signal
+
+    before = {p.pid for p in _engine_processes()}
+    handler = EnhancedVLLMHandler(
+        vllm_config, handler_config=HandlerConfig(engine_stall_timeout_s=2)
+    )
+    await handler.start()
+    ours = [p for p in _engine_processes() if p.pid not in before]
+    assert ours, "the handler's engine process was not found"
+    try:
+        quick = await final_output(await handler.add_request_v2("still fine", GREEDY))
+        assert quick.error is None  # a healthy engine is not taken as stalled
+        for process in ours:
+            process.send_signal(signal.SIGSTOP)
+        collectors = [await handler.add_request_v2(f"frozen {i}", LONG) for i in range(3)]
+        finals = await asyncio.wait_for(
+            asyncio.gather(*(final_output(c) for c in collectors)), timeout=30
+        )
+        assert all(out.error_kind == "fatal" and "no output" in out.error for out in finals)
+        health = await handler.health_check()
+        assert health["healthy"] is False
+        assert health["components"]["engine"]["state"] == "stalled"
+        with pytest.raises(HandlerStateError, match="restart"):
+            await handler.add_request_v2("after the stall", GREEDY)
+    finally:
+        for process in ours:
+            process.send_signal(signal.SIGCONT)
+        await handler.stop()

@@ -52,6 +52,16 @@ class HandlerConfig(Settings):
         gt=0,
         description="How long the legacy get_result() keeps a finished result, in seconds.",
     )
+    engine_stall_timeout_s: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "With requests in flight and no output from any of them for this many "
+            "seconds, the engine is taken as stalled: in-flight requests end with a "
+            "fatal error, new ones are refused and health_check() reports unhealthy "
+            "until the handler is restarted. 0 turns the check off."
+        ),
+    )
     shutdown_timeout_s: float = Field(
         default=10.0,
         ge=0,

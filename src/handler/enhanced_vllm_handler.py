@@ -101,6 +101,10 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         self._similarity = similarity
         self._owns_similarity = similarity is None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Liveness: when a request last made progress, and why the engine is taken as stalled.
+        self._last_progress = time.monotonic()
+        self._stalled: str | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._stats = HandlerStats()
         self._started_at: float | None = None
         self._startup_s: float | None = None
@@ -174,6 +178,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             self._started_at = self._clock()
             self._startup_s = self._started_at - began
             self._state = HandlerState.RUNNING
+            if self.handler_config.engine_stall_timeout_s > 0:
+                self._watchdog = asyncio.create_task(self._watch_engine(), name="engine-watchdog")
             logger.info(
                 "Handler %s started model %s in %.1f s",
                 self.instance_id,
@@ -192,6 +198,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                 return
             was_running = self._state is HandlerState.RUNNING
             self._state = HandlerState.STOPPING
+            if self._watchdog is not None:
+                self._watchdog.cancel()
             pending = list(self._in_flight.values())
             if pending:
                 _, late = await asyncio.wait(
@@ -271,6 +279,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         await self.stop()
 
     def _ensure_running(self) -> None:
+        if self._stalled is not None and self._state is HandlerState.RUNNING:
+            raise HandlerStateError(f"{self._stalled}; stop and restart the handler")
         if self._state is HandlerState.RUNNING:
             return
         if self._state in (HandlerState.NEW, HandlerState.STARTING):
@@ -310,6 +320,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         request_id = uuid.uuid4().hex if request_id is None else check_request_id(request_id)
         if request_id in self._in_flight:
             raise InvalidRequestError(f"request_id {request_id!r} is already in flight")
+        if not self._in_flight:
+            self._last_progress = time.monotonic()  # idle time is not a stall
 
         collector = RequestCollector(request_id, lambda: self._abort(request_id))
         task = asyncio.create_task(
@@ -348,7 +360,11 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         self._in_flight.pop(collector.request_id, None)
         if not collector.finished:
             # Cancelled before its task ever ran: the stream still needs its end.
-            self._stats.aborted += 1
+            stalled = self._stalled is not None
+            if stalled:
+                self._stats.failed += 1
+            else:
+                self._stats.aborted += 1
             collector._put(
                 GenerationOutput(
                     request_id=collector.request_id,
@@ -356,13 +372,27 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                     delta_text="",
                     texts=(),
                     finished=True,
-                    finish_reason="abort",
-                    error="request was aborted",
-                    error_kind="aborted",
+                    finish_reason=None if stalled else "abort",
+                    error=self._stalled if stalled else "request was aborted",
+                    error_kind="fatal" if stalled else "aborted",
                     token_ids=(),
                     metadata=_metadata(None, 0.0, 0, namespace),
                 )
             )
+
+    async def _watch_engine(self) -> None:
+        """Take the engine as stalled when requests are in flight and none progresses."""
+        timeout = self.handler_config.engine_stall_timeout_s
+        while self._stalled is None:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            if self._in_flight and time.monotonic() - self._last_progress > timeout:
+                self._stalled = (
+                    f"EngineStalledError: no output from the engine for {timeout:g} s with "
+                    f"{len(self._in_flight)} requests in flight"
+                )
+                logger.error("Handler %s: %s", self.instance_id, self._stalled)
+                for task in list(self._in_flight.values()):
+                    task.cancel()
 
     def _abort(self, request_id: str) -> None:
         task = self._in_flight.get(request_id)
@@ -389,6 +419,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             error: str | None,
             error_kind: ErrorKind | None = None,
         ) -> None:
+            self._last_progress = time.monotonic()
             collector._put(
                 GenerationOutput(
                     request_id=request_id,
@@ -418,6 +449,10 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             if not collector.finished:
                 emit(True, None, "", None)
         except asyncio.CancelledError:
+            if self._stalled is not None:
+                self._stats.failed += 1
+                emit(True, None, "", self._stalled, "fatal")
+                raise
             self._stats.aborted += 1
             emit(True, "abort", "", "request was aborted", "aborted")
             self._log_request("Request %s aborted", request_id)
@@ -522,6 +557,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                 await self._engine.check_health()
             except Exception as exc:
                 engine_state, engine_error = "dead", _describe(exc)
+            if self._stalled is not None and engine_error is None:
+                engine_state, engine_error = "stalled", self._stalled
         engine = {
             **{k: v for k, v in self.stats().items() if k != "cache"},
             "state": engine_state,
