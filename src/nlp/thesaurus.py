@@ -129,14 +129,6 @@ class _WordNet:
             cached = self._pointers[key] = self._read_pointers(pos, offset)
         return cached
 
-    def words(self, pos: str, offset: int) -> tuple[str, ...]:
-        """The lemmas of one synset, as written there (``domestic_cat``)."""
-        data = self.data[pos]
-        fields = data[offset : data.index(b"\n", offset)].decode("utf-8").split()
-        count = int(fields[3], 16)
-        # Adjectives may carry a syntactic marker: "galore(ip)".
-        return tuple(w.split("(", 1)[0] for w in fields[4 : 4 + 2 * count : 2])
-
     def _read_pointers(self, pos: str, offset: int) -> tuple[tuple[str, int, str], ...]:
         data = self.data[pos]
         line = data[offset : data.index(b"\n", offset)].decode("utf-8")
@@ -283,34 +275,6 @@ class Thesaurus:
         if any(self._senses(x, pos) & self._senses(y, pos) for pos in _POS):
             return True
         return any(self._points_to(p, q) or self._near_synonym(p, q) for p, q in ((x, y), (y, x)))
-
-    def synonyms(self, word: str, kind: str, lang: str) -> tuple[str, ...]:
-        """Single words that can stand for ``word`` (a ``noun``, ``verb`` or ``adj``)
-        in most contexts, or none.
-
-        English: the other one-word lemmas of the first (most frequent) WordNet
-        sense of ``word`` exactly as written (inflected forms give none) whose
-        own first sense it is too.
-        Chinese: the other members (of two characters or more) of the Cilin
-        synonym group of a word that Cilin files in one group only.
-        """
-        if lang == "en":
-            pos = {"noun": "n", "verb": "v", "adj": "a"}.get(kind)
-            senses = self._wordnet.synsets(word.lower(), pos) if pos else ()
-            if not senses:
-                return ()
-            first = senses[0]
-            lemmas = self._wordnet.words(pos, first)  # type: ignore[arg-type]
-            # Kept only when this is the other word's first sense too (raw / rude is not).
-            return tuple(
-                w for w in lemmas
-                if w.isalpha() and w.lower() != word.lower()
-                and self._wordnet.synsets(w.lower(), pos)[:1] == (first,)  # type: ignore[arg-type]
-            )  # fmt: skip
-        codes = self._cilin.get(word, ())
-        if len(codes) != 1 or not codes[0].endswith("="):
-            return ()
-        return tuple(w for w in self._cilin_groups[codes[0]] if w != word and len(w) > 1)
 
     def _opposite(self, x: str, y: str) -> bool:
         """Whether WordNet lists two English verbs as antonyms: opposite actions (lose

@@ -34,10 +34,6 @@ __all__ = [
 ]
 
 
-#: ``(word, kind, lang) -> synonyms``, as :meth:`src.nlp.thesaurus.Thesaurus.synonyms`.
-SynonymSource = Callable[[str, str, str], Sequence[str]]
-
-
 @dataclass(frozen=True, slots=True)
 class Pair:
     """Two texts and whether they mean the same thing.
@@ -219,54 +215,6 @@ def negate(tokens: Sequence[Token], lang: str) -> str | None:
     return None
 
 
-#: Openings that ask the same thing whichever of its group a question starts with.
-_OPENERS = {
-    "en": ("How do I ", "How can I ", "How should I ", "What is the best way to ",
-           "What's the way to "),
-    "zh": ("怎么", "如何", "怎样"),
-}  # fmt: skip
-#: After these, 怎么 / 怎样 is part of another word (怎么样, 怎么回事, 怎么办, 怎么了).
-_ZH_OPENER_STOP = re.compile(r"(怎么|如何|怎样)(?![样回办了])")
-
-
-def reopen(text: str, lang: str, rng: random.Random) -> str | None:
-    """The question's opening said with another of its group ("How do I" / "How
-    can I", 怎么 / 如何): the same question. None when it has no such opening."""
-    if lang == "en":
-        for opener in _OPENERS["en"]:
-            if text.lower().startswith(opener.lower()):
-                other = rng.choice([o for o in _OPENERS["en"] if o != opener])
-                return other + text[len(opener) :]
-        return None
-    found = _ZH_OPENER_STOP.search(text)
-    if found is None:
-        return None
-    other = rng.choice([o for o in _OPENERS["zh"] if o != found.group(1)])
-    return text[: found.start()] + other + text[found.end() :]
-
-
-def synonym_swap(
-    tokens: Sequence[Token], lang: str, synonyms: SynonymSource, rng: random.Random
-) -> str | None:
-    """One noun, verb or adjective replaced by a thesaurus synonym of its first
-    sense (sofa / couch, buy / purchase, 番茄 / 西红柿): the same question."""
-    options = [
-        (i, words)
-        for i in _content(tokens)
-        if tokens[i].kind in ("noun", "verb", "adj")
-        and (words := synonyms(tokens[i].text, tokens[i].kind, lang))
-    ]
-    if not options:
-        return None
-    i, words = rng.choice(options)
-    new = rng.choice(words[:2]).replace("_", " ")
-    if tokens[i].text[:1].isupper():
-        new = new[:1].upper() + new[1:]
-    changed = list(tokens)
-    changed[i] = replace(tokens[i], text=new)
-    return _join(changed)
-
-
 def restyle(text: str, lang: str, rng: random.Random) -> str:
     """The same question said another way on the surface: a lead-in that asks for
     nothing, another end mark, or (English) other capitals."""
@@ -283,10 +231,7 @@ def restyle(text: str, lang: str, rng: random.Random) -> str:
 
 
 def generate_pairs(
-    pairs: Sequence[Pair],
-    tagged: dict[str, list[Token]],
-    rng: random.Random,
-    synonyms: SynonymSource | None = None,
+    pairs: Sequence[Pair], tagged: dict[str, list[Token]], rng: random.Random
 ) -> list[Pair]:
     """Pairs whose label follows from how they were made, from the texts of ``pairs``.
 
@@ -294,11 +239,7 @@ def generate_pairs(
     words swapped (different, unless the two were coordinated and a and b were
     the same), b with one word substituted (different) and b negated
     (different). Substitutes come from the words of the same language and class
-    across all the texts. For each distinct text t: t against itself restyled,
-    against itself with another opening of the same kind, and (given
-    ``synonyms``) against itself with one word replaced by a synonym, all the
-    same: without them the judge, taught mostly by pairs that share their words
-    and differ, distrusts every near copy.
+    across all the texts.
     """
     vocabulary: dict[tuple[str, str], list[str]] = {}
     for pair in pairs:
@@ -325,16 +266,6 @@ def generate_pairs(
         for name, changed, same in derived:
             if changed and _normal(changed) not in (_normal(pair.a), _normal(pair.b)):
                 made.append(Pair(pair.a, changed, same, pair.lang, f"generated:{name}"))
-    texts = sorted({(pair.lang, text) for pair in pairs for text in (pair.a, pair.b)})
-    for lang, text in texts:
-        kept: list[tuple[str, str | None]] = [("reopened", reopen(text, lang, rng))]
-        if rng.random() < 0.5:  # half of them: near copies, not the bulk of the data
-            kept.append(("restyled-self", restyle(text, lang, rng)))
-        if synonyms is not None and (tokens := tagged.get(text)):
-            kept.append(("synonym", synonym_swap(tokens, lang, synonyms, rng)))
-        for name, changed in kept:
-            if changed and changed != text:
-                made.append(Pair(text, changed, True, lang, f"generated:{name}"))
     return made
 
 

@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from src.nlp.thesaurus import Thesaurus
 from src.similarity.judge import (
     ADAPTER_FILE,
     CALIBRATION_FILE,
@@ -111,7 +110,7 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
     for lang in ("en", "zh"):
         texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
         tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
-    generated = generate_pairs(source_train, tagged, rng, Thesaurus.load().synonyms)
+    generated = generate_pairs(source_train, tagged, rng)
     positives = [p for p in source_train if p.same]
     train = source_train + positives * (settings.positive_repeats - 1) + generated
     return Splits(train, calibrate)
