@@ -56,3 +56,39 @@ async def test_a_hit_found_first_aborts_its_engine_request(handler, namespace, m
     assert outputs[0].outputs[0].text == stored[-1].outputs[0].text
     assert engine.cache_stats.lookups_won == won + 1
     assert await wait_until(lambda: engine.output_processor.get_num_unfinished_requests() == 0)
+
+
+async def test_the_engines_whole_answer_wins_over_a_later_hit(
+    handler, namespace, monkeypatch
+) -> None:
+    """Hold, FINAL_ONLY: the engine's one output is its whole answer; a lookup that
+    finds a paraphrase only after it has arrived does not replace it."""
+    from vllm.sampling_params import RequestOutputKind
+
+    engine = handler.engine
+    stored = [
+        o async for o in engine.generate("Why do cats purr?", GREEDY, "race-4", namespace=namespace)
+    ]
+    real_hit = engine._semantic_hit
+
+    async def after_the_engine(prepared):  # type: ignore[no-untyped-def]
+        found = await real_hit(prepared)
+        assert found is not None  # the paraphrase is there to be found
+        while engine.output_processor.get_num_unfinished_requests():
+            await asyncio.sleep(0.005)  # the engine has finished its answer
+        return found
+
+    monkeypatch.setattr(engine, "_semantic_hit", after_the_engine)
+    final_only = SamplingParams(max_tokens=8, temperature=0.0,
+                                output_kind=RequestOutputKind.FINAL_ONLY)  # fmt: skip
+    lost = engine.cache_stats.lookups_lost
+    outputs = [
+        o
+        async for o in engine.generate(
+            "What makes cats purr?", final_only, "race-5", namespace=namespace
+        )
+    ]
+    assert len(outputs) == 1 and getattr(outputs[0], "cache_info", None) is None
+    assert outputs[0].finished and outputs[0].prompt == "What makes cats purr?"
+    assert engine.cache_stats.lookups_lost == lost + 1
+    assert stored[-1].finished

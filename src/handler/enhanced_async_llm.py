@@ -376,6 +376,11 @@ class EnhancedAsyncLLM(AsyncLLM):
                 self.cache_stats.lookups_timed_out += 1
             return None
         found = lookup.result()
+        if found is not None and _whole_answer(first):
+            # The engine finished meanwhile (FINAL_ONLY, or a short answer under
+            # hold): its own answer wins over a paraphrase's, or over itself.
+            self.cache_stats.lookups_lost += 1
+            return None
         if found is not None:
             self.cache_stats.lookups_won += 1
         return found
@@ -591,6 +596,13 @@ async def _abandon(first: asyncio.Future[RequestOutput]) -> None:
         first.cancel()
     with contextlib.suppress(BaseException):
         await first
+
+
+def _whole_answer(first: asyncio.Future[RequestOutput]) -> bool:
+    """Whether the engine's first output is already here and is its last."""
+    if not first.done() or first.cancelled() or first.exception() is not None:
+        return False
+    return bool(first.result().finished)
 
 
 def _observe_level_get(level: str, seconds: float) -> None:
