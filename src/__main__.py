@@ -56,7 +56,9 @@ async def _demo(
     handler = await create_enhanced_system(
         vllm_config=vllm_config,
         cache_config=CacheConfig.model_validate({"redis_url": redis_url}),
-        similarity_config=SimilarityConfig(),
+        # The tiny model's first token comes before any lookup could finish: hold
+        # it up to a second so that the paraphrase below is answered from cache.
+        similarity_config=SimilarityConfig(lookup_policy="hold", hold_ms=1000),
         handler_config=HandlerConfig(),
     )
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0)

@@ -215,11 +215,14 @@ class EnhancedAsyncLLM(AsyncLLM):
                 yield output
             return
 
-        # 2. Exact lookup: memory, then Redis (after this key's own pending write).
-        writing = self._pending_writes.get((key.namespace, key.digest))
-        if writing is not None:
-            await asyncio.wait({writing})  # its outcome is not ours: never raises
+        # 2. Exact lookup: memory, then Redis. The memory level holds a new answer at
+        #    once; only when it does not (evicted, cleared) is this key's pending
+        #    write to Redis waited for, and the lookup made again.
         hit = await self.cache.lookup(key.namespace, key.digest)
+        writing = self._pending_writes.get((key.namespace, key.digest))
+        if hit is None and writing is not None:
+            await asyncio.wait({writing})  # its outcome is not ours: never raises
+            hit = await self.cache.lookup(key.namespace, key.digest)
         LOOKUP_SECONDS.labels("exact").observe(time.perf_counter() - started)
         if hit is not None:
             self.cache_stats.exact_hits += 1
