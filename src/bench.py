@@ -155,13 +155,14 @@ class Bench:
         if system == "v2":
             start = time.perf_counter()
             collector = await self.handler.add_request_v2(prompt, self.params, namespace=namespace)
-            first, tokens = math.nan, 0
+            first, tokens, path = math.nan, 0, "engine"
             async for output in collector.get_outputs():
                 if math.isnan(first):
                     first = time.perf_counter() - start
+                    path = output.metadata.get("cache_level") or "engine"
                 if output.finished:
                     tokens = int(output.metadata.get("num_tokens") or 0)
-            return Outcome(first, time.perf_counter() - start, tokens, "engine")
+            return Outcome(first, time.perf_counter() - start, tokens, path)
         if system == "legacy":
             start = time.perf_counter()
             with warnings.catch_warnings():
@@ -237,29 +238,18 @@ class Bench:
         memory = self.engine.cache.level("memory")
         times: dict[str, list[float]] = {"memory": [], "redis": [], "semantic": []}
 
-        async def first_via_handler(prompt: str, space: str) -> tuple[float, str]:
-            start = time.perf_counter()
-            collector = await self.handler.add_request_v2(prompt, self.params, namespace=space)
-            elapsed, level = math.nan, "engine"
-            async for output in collector.get_outputs():
-                if math.isnan(elapsed):
-                    elapsed = time.perf_counter() - start
-                    level = output.metadata.get("cache_level") or "engine"
-            return elapsed, level
+        def timed(outcome: Outcome, level: str) -> None:
+            if outcome.path == level:
+                times[level].append(outcome.first_s)
+            self.progress.update(1)
 
         for prompt in prompts:
-            elapsed, level = await first_via_handler(prompt, namespace)
-            if level == "memory":
-                times["memory"].append(elapsed)
-            self.progress.update(1)
+            timed(await self.one("v2", prompt, namespace), "memory")
         redis_level = self.engine.cache.levels[-1] if len(self.engine.cache.levels) > 1 else None
         if redis_level is not None and redis_level.name == "redis":
             for prompt in prompts:
                 await memory.clear(namespace)
-                elapsed, level = await first_via_handler(prompt, namespace)
-                if level == "redis":
-                    times["redis"].append(elapsed)
-                self.progress.update(1)
+                timed(await self.one("v2", prompt, namespace), "redis")
         similarity = self.engine.similarity
         if similarity is not None:
             config = similarity.config
@@ -272,10 +262,7 @@ class Bench:
                     space = f"{namespace}-s{i}"
                     await consume(self.stream("enhanced", stored, space))
                     await self.engine.drain_writes(space)
-                    elapsed, level = await first_via_handler(asked, space)
-                    if level == "semantic":
-                        times["semantic"].append(elapsed)
-                    self.progress.update(1)
+                    timed(await self.one("v2", asked, space), "semantic")
             finally:
                 config.lookup_policy, config.hold_ms = policy, hold_ms
         return times
