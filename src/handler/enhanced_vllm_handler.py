@@ -360,11 +360,7 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         self._in_flight.pop(collector.request_id, None)
         if not collector.finished:
             # Cancelled before its task ever ran: the stream still needs its end.
-            stalled = self._stalled is not None
-            if stalled:
-                self._stats.failed += 1
-            else:
-                self._stats.aborted += 1
+            finish_reason, error, kind = self._cut_short()
             collector._put(
                 GenerationOutput(
                     request_id=collector.request_id,
@@ -372,13 +368,22 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
                     delta_text="",
                     texts=(),
                     finished=True,
-                    finish_reason=None if stalled else "abort",
-                    error=self._stalled if stalled else "request was aborted",
-                    error_kind="fatal" if stalled else "aborted",
+                    finish_reason=finish_reason,
+                    error=error,
+                    error_kind=kind,
                     token_ids=(),
                     metadata=_metadata(None, 0.0, 0, namespace),
                 )
             )
+
+    def _cut_short(self) -> tuple[str | None, str, ErrorKind]:
+        """Count a request cancelled before its end, and say how it ended: a fatal
+        error when the watchdog cancelled it (stalled engine), else an abort."""
+        if self._stalled is not None:
+            self._stats.failed += 1
+            return None, self._stalled, "fatal"
+        self._stats.aborted += 1
+        return "abort", "request was aborted", "aborted"
 
     async def _watch_engine(self) -> None:
         """Take the engine as stalled when requests are in flight and none progresses."""
@@ -449,18 +454,15 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             if not collector.finished:
                 emit(True, None, "", None)
         except asyncio.CancelledError:
-            if self._stalled is not None:
-                self._stats.failed += 1
-                emit(True, None, "", self._stalled, "fatal")
-                raise
-            self._stats.aborted += 1
-            emit(True, "abort", "", "request was aborted", "aborted")
-            self._log_request("Request %s aborted", request_id)
+            finish_reason, error, kind = self._cut_short()
+            emit(True, finish_reason, "", error, kind)
+            if kind == "aborted":
+                self._log_request("Request %s aborted", request_id)
             raise
         except Exception as exc:
             self._stats.failed += 1
-            kind: ErrorKind = "fatal" if isinstance(exc, EngineDeadError) else "request"
-            emit(True, None, "", _describe(exc), kind)
+            emit(True, None, "", _describe(exc),
+                 "fatal" if isinstance(exc, EngineDeadError) else "request")  # fmt: skip
             self._log_request("Request %s failed: %s", request_id, _describe(exc))
             return
         self._stats.served += 1
