@@ -53,6 +53,18 @@ async def test_metrics_count_each_path_after_known_traffic(handler, namespace) -
     assert "evllm_requests_total" in text and "evllm_redis_degraded_seconds_total" in text
 
 
+async def test_a_semantic_hit_is_not_counted_as_an_exact_hit(handler, namespace) -> None:
+    engine = handler.engine
+    await run(engine, "What is the capital city of Kenya?", "k-1", namespace)  # engine
+    before = read_metrics()
+    outputs = await run(engine, "Tell me the capital of Kenya.", "k-2", namespace)
+    after = read_metrics()
+    assert outputs[-1].cache_info.level == "semantic"  # its answer is read from memory
+    assert delta(before, after, 'evllm_requests_total{path="semantic"}') == 1
+    assert delta(before, after, 'evllm_exact_hits_total{level="memory"}') == 0
+    assert delta(before, after, 'evllm_requests_total{path="exact"}') == 0
+
+
 async def test_detailed_logging_writes_one_debug_line_per_request_without_text(
     handler, namespace, caplog
 ) -> None:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vllm.outputs import CompletionOutput, RequestOutput
@@ -90,6 +90,9 @@ class EngineCacheStats:
     lookups_shed: int = 0
     #: Prompt tokens of engine requests aborted for a semantic hit (prefill possibly spent).
     wasted_prefill_tokens: int = 0
+    #: Exact hits by the level that served them (a level's own hit count also
+    #: counts the reads of semantic hits' answers).
+    exact_hits_by_level: dict[str, int] = field(default_factory=dict)
 
 
 class EnhancedAsyncLLM(AsyncLLM):
@@ -226,6 +229,8 @@ class EnhancedAsyncLLM(AsyncLLM):
         LOOKUP_SECONDS.labels("exact").observe(time.perf_counter() - started)
         if hit is not None:
             self.cache_stats.exact_hits += 1
+            by_level = self.cache_stats.exact_hits_by_level
+            by_level[hit.level] = by_level.get(hit.level, 0) + 1
             self._log_request(key, hit.level, started)
             yield _replay(hit.entry, prompt, request_id, CacheInfo(hit.level, key.digest))
             return
@@ -509,12 +514,13 @@ class EnhancedAsyncLLM(AsyncLLM):
     ) -> None:
         try:
             results = await asyncio.gather(*(level.set(entry) for level in deeper))
-            if not fast:
-                if any(results):
+            stored = fast or any(results)
+            if not fast:  # a memory write was counted when it was made
+                if stored:
                     self.cache_stats.stored += 1
                 else:
                     self.cache_stats.not_stored += 1
-            if fast or any(results):
+            if stored:
                 await self._index(preparing, entry)
         finally:
             if preparing is not None:

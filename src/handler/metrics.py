@@ -125,7 +125,7 @@ class _EngineCollector(Collector):
             add("stored", "stored", value=stats.stored)
             add("stored", "not_stored", value=stats.not_stored)
             for name, figures in _levels(engine).items():
-                add("exact_level", name, value=figures.get("hits", 0))
+                add("exact_level", name, value=stats.exact_hits_by_level.get(name, 0))
                 for event in _LEVEL_COUNTERS:
                     add("level", name, event, value=figures.get(event, 0))
                 if "entries" in figures:
