@@ -62,15 +62,16 @@ class MultiLevelCacheManager:
             )
         ]
         if config.redis_url is not None:
-            redis = RedisBackend(
-                config.redis_url.get_secret_value(),
-                key_prefix=config.key_prefix,
-                timeout_s=config.redis_timeout_s,
-                retry_interval_s=config.redis_retry_interval_s,
-                clock=clock,
+            levels.append(
+                RedisBackend(
+                    config.redis_url.get_secret_value(),
+                    key_prefix=config.key_prefix,
+                    timeout_s=config.redis_timeout_s,
+                    retry_interval_s=config.redis_retry_interval_s,
+                    clock=clock,
+                    max_entry_bytes=config.max_entry_bytes,
+                )
             )
-            redis.max_entry_bytes = config.max_entry_bytes
-            levels.append(redis)
         return cls(levels)
 
     def level(self, name: str) -> CacheBackend | None:

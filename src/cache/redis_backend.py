@@ -41,6 +41,8 @@ class RedisBackend(CacheBackend):
         clock: Wall clock in seconds; expiry is judged by it.
         client: An existing client to use instead of one built from ``url``;
             it is not closed by :meth:`close`.
+        max_entry_bytes: Largest stored entry read back; bigger ones are counted
+            invalid and missed (None: no bound).
     """
 
     name = "redis"
@@ -54,8 +56,10 @@ class RedisBackend(CacheBackend):
         retry_interval_s: float,
         clock: Callable[[], float] = time.time,
         client: Redis | None = None,
+        max_entry_bytes: int | None = None,
     ) -> None:
         super().__init__(clock=clock)
+        self.max_entry_bytes = max_entry_bytes
         self.url = url
         self.shown_url = redact_url(url)
         self.key_prefix = key_prefix
