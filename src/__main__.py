@@ -118,16 +118,12 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from src.tiny_model import build_tiny_model, default_tiny_model_dir, is_tiny_model_dir
+    from src.tiny_model import ensure_default_tiny_model
 
     model = args.model
     max_model_len = args.max_model_len
     if model is None:
-        path = default_tiny_model_dir()
-        if not is_tiny_model_dir(path):
-            print(f"building the tiny demo model in {path} ...")
-            build_tiny_model(path)
-        model = str(path)
+        model = str(ensure_default_tiny_model())
         max_model_len = max_model_len or 512
     elif not Path(model).is_dir():
         print(f"--model must be a local model folder: {model} is not a directory", file=sys.stderr)

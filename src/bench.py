@@ -274,14 +274,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from src.cache.redis_server import RedisServer
     from src.config import CacheConfig, HandlerConfig, SimilarityConfig, VLLMConfig
     from src.handler.enhanced_llm_factory import EnhancedLLMFactory
-    from src.tiny_model import build_tiny_model, default_tiny_model_dir, is_tiny_model_dir
+    from src.tiny_model import ensure_default_tiny_model
 
     model, max_model_len = args.model, args.max_model_len
     if model is None:
-        path = default_tiny_model_dir()
-        if not is_tiny_model_dir(path):
-            build_tiny_model(path)
-        model, max_model_len = str(path), max_model_len or 512
+        model, max_model_len = str(ensure_default_tiny_model()), max_model_len or 512
     pairs = read_paraphrases(args.prompts)
     server = None
     redis_url = args.redis_url

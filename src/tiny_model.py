@@ -16,7 +16,12 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_tiny_model", "default_tiny_model_dir", "is_tiny_model_dir"]
+__all__ = [
+    "build_tiny_model",
+    "default_tiny_model_dir",
+    "ensure_default_tiny_model",
+    "is_tiny_model_dir",
+]
 
 # head_dim must be 64: the CPU attention kernel rejects smaller heads.
 _HIDDEN_SIZE = 128
@@ -101,6 +106,17 @@ def default_tiny_model_dir() -> Path:
 
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "enhanced-vllm" / "tiny-llama"
+
+
+def ensure_default_tiny_model() -> Path:
+    """The CLI's tiny model folder, built there first if it is not complete."""
+    import sys
+
+    path = default_tiny_model_dir()
+    if not is_tiny_model_dir(path):
+        print(f"building the tiny model in {path} (once) ...", file=sys.stderr)
+        build_tiny_model(path)
+    return path
 
 
 def is_tiny_model_dir(path: Path) -> bool:
