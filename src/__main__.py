@@ -1,5 +1,5 @@
 """Command line: ``python -m src build-tiny-model DIR``, ``build-embedding-model``,
-``build-judge``, ``train-judge``, ``bench`` and ``demo``."""
+``build-judge``, ``train-judge``, ``bench``, ``demo`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -117,6 +117,12 @@ def _bench(args: argparse.Namespace) -> int:
     return bench(args.rest)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from src.server.cli import main as serve
+
+    return serve(args.rest)
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from src.tiny_model import ensure_default_tiny_model
 
@@ -166,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.set_defaults(func=_bench)
 
+    serve = sub.add_parser(
+        "serve",
+        add_help=False,
+        help="vLLM's OpenAI-compatible server with the cache (vllm serve's options; see --help)",
+    )
+    serve.set_defaults(func=_serve)
+
     demo = sub.add_parser("demo", help="stream a few prompts through the system")
     demo.add_argument("--model", help="local Hugging Face model folder (default: tiny model)")
     demo.add_argument("--max-model-len", type=int, default=None)
@@ -173,12 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--redis-url", help="also cache in this Redis (default: memory only)")
     demo.set_defaults(func=_run_demo)
 
-    # train-judge and bench have parsers of their own: everything after the name is theirs.
+    # train-judge, bench and serve have parsers of their own: what follows is theirs.
     args, rest = parser.parse_known_args(argv)
-    if args.command not in ("train-judge", "bench") and rest:
+    if args.command not in ("train-judge", "bench", "serve") and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
-    _quiet_vllm()
+    if args.command != "serve":  # a server logs and sizes itself as `vllm serve` does
+        _quiet_vllm()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

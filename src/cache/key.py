@@ -2,7 +2,8 @@
 
 A key is the SHA-256 of a canonical JSON document holding:
 
-* the prompt after :func:`normalize_prompt` (or its token ids),
+* the prompt text after :func:`normalize_prompt` and its token ids, whichever
+  the request gives, with its prefix-cache salt and tokenisation options,
 * the model name,
 * every ``SamplingParams`` field that can change the output — all fields except
   those listed in :data:`PRESENTATION_FIELDS`, so a field added by a future vLLM
@@ -38,6 +39,7 @@ __all__ = [
     "make_request_key",
     "normalize_prompt",
     "params_fingerprint",
+    "partition_fingerprint",
 ]
 
 #: SamplingParams fields that change how outputs are delivered, not what they
@@ -65,6 +67,13 @@ _UNSTORED_FIELDS = (
     "logprob_token_ids",
     "routed_experts_prompt_start",
     "trace_decode_token_ids",
+)
+
+
+#: Keys of a vLLM prompt dict the cache understands; ``prompt_token_offsets`` and
+#: ``arrival_time`` follow from the others or do not change the answer.
+_PROMPT_FIELDS = frozenset(
+    {"type", "prompt", "prompt_token_ids", "cache_salt", "prompt_token_offsets", "arrival_time"}
 )
 
 
@@ -140,6 +149,17 @@ def params_fingerprint(params: SamplingParams, model: str, lora: Any = None) -> 
     return _sha256({"model": model, "lora": lora_id, "sampling": fields})
 
 
+def partition_fingerprint(fingerprint: str, partition: str | None) -> str:
+    """A sampling fingerprint narrowed to one partition (None leaves it as it is).
+
+    The semantic index compares only prompts of equal fingerprints, so a
+    partition (a chat's earlier turns, say) keeps paraphrases apart across it.
+    """
+    if partition is None:
+        return fingerprint
+    return _sha256({"fingerprint": fingerprint, "partition": partition})
+
+
 def is_reproducible(params: SamplingParams) -> bool:
     """True when the engine returns the same answer again: greedy, or seeded sampling."""
     return params.temperature == 0.0 or params.top_k == 1 or params.seed is not None
@@ -153,16 +173,20 @@ def make_request_key(
     namespace: str,
     lora: Any = None,
     cache_sampled: bool = False,
+    tokenization: dict[str, Any] | None = None,
 ) -> RequestKey:
     """Compute the key of a request.
 
     Args:
-        prompt: A string, or a vLLM prompt dict with ``prompt`` or ``prompt_token_ids``.
+        prompt: A string, or a vLLM prompt dict with ``prompt`` and/or
+            ``prompt_token_ids`` (the token input vLLM's server renders is one).
         params: The request's sampling parameters.
         model: The served model's name.
         namespace: The request's namespace.
         lora: The request's ``LoRARequest``, if any.
         cache_sampled: Whether sampled (unseeded) outputs may be cached.
+        tokenization: ``tokenization_kwargs`` of the request, which change the
+            token ids of a text prompt.
 
     Raises:
         UncacheableRequest: The request must bypass the cache; the message says why.
@@ -171,23 +195,38 @@ def make_request_key(
         raise UncacheableRequest("sampled output without a seed")
     text: str | None
     token_ids: list[int] | None = None
+    salt: str | None = None
     if isinstance(prompt, str):
         text = normalize_prompt(prompt)
     elif isinstance(prompt, dict):
-        extra = set(prompt) - {"prompt", "prompt_token_ids"}
+        kind = prompt.get("type", "token")
+        if kind != "token":
+            raise UncacheableRequest(f"prompt of type {kind!r}")
+        extra = set(prompt) - _PROMPT_FIELDS
         if extra:
             raise UncacheableRequest(f"prompt carries {sorted(extra)}")
         text = normalize_prompt(prompt["prompt"]) if "prompt" in prompt else None
-        if text is None:
-            token_ids = [int(t) for t in prompt.get("prompt_token_ids") or ()]
-            if not token_ids:
-                raise UncacheableRequest("prompt has neither text nor token ids")
+        # What the engine reads are the token ids when there are any (the text of a
+        # rendered prompt need not say how it was tokenised).
+        token_ids = [int(t) for t in prompt.get("prompt_token_ids") or ()] or None
+        if text is None and token_ids is None:
+            raise UncacheableRequest("prompt has neither text nor token ids")
+        salt = prompt.get("cache_salt")
     else:
         raise UncacheableRequest(f"prompt of type {type(prompt).__name__}")
     fingerprint = params_fingerprint(params, model, lora)
-    digest = _sha256(
-        {"text": text, "token_ids": token_ids, "fingerprint": fingerprint, "namespace": namespace}
-    )
+    document = {
+        "text": text,
+        "token_ids": token_ids,
+        "fingerprint": fingerprint,
+        "namespace": namespace,
+    }
+    # Only present when set, so that keys of plain requests stay as they were.
+    if salt is not None:
+        document["cache_salt"] = salt
+    if tokenization:
+        document["tokenization"] = _canonical(tokenization)
+    digest = _sha256(document)
     return RequestKey(digest=digest, namespace=namespace, fingerprint=fingerprint, prompt_text=text)
 
 

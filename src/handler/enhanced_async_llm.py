@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -24,7 +25,13 @@ from vllm.sampling_params import SamplingParams
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from src.cache.entry import STORABLE_FINISH_REASONS, CachedCompletion, CacheEntry
-from src.cache.key import RequestKey, UncacheableRequest, make_request_key
+from src.cache.key import (
+    RequestKey,
+    UncacheableRequest,
+    make_request_key,
+    normalize_prompt,
+    partition_fingerprint,
+)
 from src.cache.manager import MultiLevelCacheManager
 from src.config import CacheConfig
 from src.handler.metrics import LOOKUP_SECONDS, SEMANTIC_SCORE, track
@@ -37,7 +44,42 @@ logger = logging.getLogger(__name__)
 #: Background writes (Redis, vector index) running at once before writes go inline.
 MAX_PENDING_WRITES = 1024
 
-__all__ = ["CacheInfo", "CachedRequestOutput", "EngineCacheStats", "EnhancedAsyncLLM"]
+__all__ = [
+    "CacheControl",
+    "CacheInfo",
+    "CachedRequestOutput",
+    "EngineCacheStats",
+    "EnhancedAsyncLLM",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheControl:
+    """What one request may do with the cache (``generate(..., cache_control=)``).
+
+    Attributes:
+        read: Serve a stored answer (exact or paraphrase) when there is one.
+        write: Store the engine's answer (and index its prompt for paraphrases).
+        semantic: Take part in the paraphrase stage at all; False is exact only.
+        semantic_text: The text the paraphrase stage compares, when it is not
+            the prompt itself (a chat request's last user message, say).
+        partition: Everything else that must be equal for a paraphrase to answer
+            (for a chat, the system prompt, earlier turns and options). Two
+            requests of different partitions are never each other's paraphrase.
+        on_decision: Called once, when the request's path is known, with that
+            path (``"memory"``, ``"redis"``, ``"in_flight"``, ``"semantic"``,
+            ``"engine"`` or ``"bypass"``) and a semantic hit's score.
+    """
+
+    read: bool = True
+    write: bool = True
+    semantic: bool = True
+    semantic_text: str | None = None
+    partition: str | None = None
+    on_decision: Callable[[str, float | None], None] | None = None
+
+
+_DEFAULT_CONTROL = CacheControl()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +230,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         request_id: str,
         *,
         namespace: str | None = None,
+        cache_control: CacheControl | None = None,
         **kwargs: Any,
     ) -> AsyncGenerator[RequestOutput, None]:
         """Generate outputs for one request, from cache when an answer is stored.
@@ -198,6 +241,8 @@ class EnhancedAsyncLLM(AsyncLLM):
             request_id: Unique id of the request.
             namespace: Scope of cached answers; defaults to
                 ``cache_config.default_namespace``. Answers never cross namespaces.
+            cache_control: What this request may read from and write to the
+                cache; everything by default.
             **kwargs: Passed through to ``AsyncLLM.generate`` (``lora_request``,
                 ``priority``, ...).
 
@@ -209,11 +254,12 @@ class EnhancedAsyncLLM(AsyncLLM):
         check_wire_types(sampling_params)
         self.cache_stats.requests += 1
         started = time.perf_counter()
+        control = cache_control or _DEFAULT_CONTROL
         # 1. Key the request; an uncacheable one goes straight to the engine.
-        key = self._request_key(prompt, sampling_params, namespace, kwargs.get("lora_request"))
+        key = self._request_key(prompt, sampling_params, namespace, control, kwargs)
         if key is None or self.cache is None:
             self.cache_stats.engine_requests += 1
-            self._log_request(None, "bypass", started)
+            self._decided(control, None, "bypass", started)
             async for output in super().generate(prompt, sampling_params, request_id, **kwargs):
                 yield output
             return
@@ -221,43 +267,45 @@ class EnhancedAsyncLLM(AsyncLLM):
         # 2. Exact lookup: memory, then Redis. The memory level holds a new answer at
         #    once; only when it does not (evicted, cleared) is this key's pending
         #    write to Redis waited for, and the lookup made again.
-        hit = await self.cache.lookup(key.namespace, key.digest)
-        writing = self._pending_writes.get((key.namespace, key.digest))
-        if hit is None and writing is not None:
-            await asyncio.wait({writing})  # its outcome is not ours: never raises
+        if control.read:
             hit = await self.cache.lookup(key.namespace, key.digest)
-        LOOKUP_SECONDS.labels("exact").observe(time.perf_counter() - started)
-        if hit is not None:
-            self.cache_stats.exact_hits += 1
-            by_level = self.cache_stats.exact_hits_by_level
-            by_level[hit.level] = by_level.get(hit.level, 0) + 1
-            self._log_request(key, hit.level, started)
-            yield _replay(hit.entry, prompt, request_id, CacheInfo(hit.level, key.digest))
-            return
-
-        # 3. Join an identical request already running; run our own if it fails.
-        running = self._in_flight_answers.get(key.digest)
-        if running is not None:
-            entry = await asyncio.shield(running)
-            if entry is not None:
-                self.cache_stats.in_flight_joins += 1
-                self._log_request(key, "in_flight", started)
-                yield _replay(entry, prompt, request_id, CacheInfo("in_flight", key.digest))
+            writing = self._pending_writes.get((key.namespace, key.digest))
+            if hit is None and writing is not None:
+                await asyncio.wait({writing})  # its outcome is not ours: never raises
+                hit = await self.cache.lookup(key.namespace, key.digest)
+            LOOKUP_SECONDS.labels("exact").observe(time.perf_counter() - started)
+            if hit is not None:
+                self.cache_stats.exact_hits += 1
+                by_level = self.cache_stats.exact_hits_by_level
+                by_level[hit.level] = by_level.get(hit.level, 0) + 1
+                self._decided(control, key, hit.level, started)
+                yield _replay(hit.entry, prompt, request_id, CacheInfo(hit.level, key.digest))
                 return
 
+            # 3. Join an identical request already running; run our own if it fails.
+            running = self._in_flight_answers.get(key.digest)
+            if running is not None:
+                entry = await asyncio.shield(running)
+                if entry is not None:
+                    self.cache_stats.in_flight_joins += 1
+                    self._decided(control, key, "in_flight", started)
+                    yield _replay(entry, prompt, request_id, CacheInfo("in_flight", key.digest))
+                    return
+
         # From here on this request leads: identical ones arriving now wait for it.
-        answer = self._lead(key)
-        preparing = self._start_preparing(key)
+        answer = self._lead(key) if control.write else None
+        preparing = self._start_preparing(key) if control.semantic else None
         engine: AsyncGenerator[RequestOutput, None] | None = None
         try:
             # 4. Engine request submitted at once; the semantic lookup runs beside it
             #    and answers only if it finds a paraphrase before the engine's first
             #    output is released (SimilarityConfig.lookup_policy).
             engine = self._generate_and_store(
-                key, preparing, answer, prompt, sampling_params, request_id, **kwargs
-            )
+                key, preparing if control.write else None, answer, prompt, sampling_params,
+                request_id, store=control.write, **kwargs,
+            )  # fmt: skip
             first = asyncio.ensure_future(anext(engine))
-            found = await self._race_lookup(preparing, first)
+            found = await self._race_lookup(preparing if control.read else None, first)
             if found is not None:
                 # 5a. A paraphrase's answer: abort the engine request, serve the hit.
                 await _abandon(first)
@@ -266,15 +314,18 @@ class EnhancedAsyncLLM(AsyncLLM):
                 if answer is not None and not answer.done():  # done: the engine finished too
                     answer.set_result(entry)
                 # The answer is the matched prompt's; the prompt fields are this one's.
-                tokens = self._prompt_token_ids(key.prompt_text)
+                tokens = self._prompt_token_ids(prompt)
+                self.cache_stats.semantic_hits += 1
                 self.cache_stats.wasted_prefill_tokens += len(tokens or ())
-                self._log_request(key, "semantic", started, info.score)
+                if info.score is not None:
+                    SEMANTIC_SCORE.observe(info.score)
+                self._decided(control, key, "semantic", started, info.score)
                 yield _replay(entry, prompt, request_id, info, prompt_token_ids=tokens)
                 return
 
             # 5b. The engine's stream, storing the answer (and its vector) once complete.
             self.cache_stats.engine_requests += 1
-            self._log_request(key, "engine", started)
+            self._decided(control, key, "engine", started)
             try:
                 output = await first
             except StopAsyncIteration:
@@ -293,10 +344,20 @@ class EnhancedAsyncLLM(AsyncLLM):
                 if self._in_flight_answers.get(key.digest) is answer:
                     del self._in_flight_answers[key.digest]
 
-    def _log_request(
-        self, key: RequestKey | None, path: str, started: float, score: float | None = None
+    def _decided(
+        self,
+        control: CacheControl,
+        key: RequestKey | None,
+        path: str,
+        started: float,
+        score: float | None = None,
     ) -> None:
-        """The detailed log line of a request: never its text, only its key's prefix."""
+        """Tell the request's caller its path, and log it in detail when asked.
+
+        The log line never holds the prompt, only its key's prefix.
+        """
+        if control.on_decision is not None:
+            control.on_decision(path, score)
         if self.detailed_logging and logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "request key=%s ns=%s path=%s score=%s decided_in=%.3fms",
@@ -307,11 +368,15 @@ class EnhancedAsyncLLM(AsyncLLM):
                 (time.perf_counter() - started) * 1e3,
             )
 
-    def _prompt_token_ids(self, text: str | None) -> list[int] | None:
+    def _prompt_token_ids(self, prompt: Any) -> list[int] | None:
+        """The token ids of a prompt: its own when it has them, else its text's."""
+        if isinstance(prompt, dict) and prompt.get("prompt_token_ids"):
+            return list(prompt["prompt_token_ids"])
+        text = _prompt_text(prompt)
         tokenizer = self.tokenizer
         if tokenizer is None or text is None:
             return None
-        return list(tokenizer.encode(text))
+        return list(tokenizer.encode(normalize_prompt(text)))
 
     def _lead(self, key: RequestKey) -> asyncio.Future[CacheEntry | None] | None:
         """Register this request as the one computing ``key``'s answer, if none is."""
@@ -322,23 +387,45 @@ class EnhancedAsyncLLM(AsyncLLM):
         return answer
 
     def _request_key(
-        self, prompt: Any, params: SamplingParams, namespace: str | None, lora: Any
+        self,
+        prompt: Any,
+        params: SamplingParams,
+        namespace: str | None,
+        control: CacheControl,
+        kwargs: dict[str, Any],
     ) -> RequestKey | None:
+        """The request's key, or None when it bypasses the cache."""
         if self.cache is None:
             return None
+        if not control.read and not control.write:
+            self.cache_stats.bypassed += 1
+            return None
         try:
-            return make_request_key(
+            key = make_request_key(
                 prompt,
                 params,
                 model=self.model_config.model,
                 namespace=namespace or self.cache_config.default_namespace,
-                lora=lora,
+                lora=kwargs.get("lora_request"),
                 cache_sampled=self.cache_config.cache_sampled_outputs,
+                tokenization=kwargs.get("tokenization_kwargs"),
             )
         except UncacheableRequest as why:
             self.cache_stats.bypassed += 1
             logger.debug("Request bypasses the cache: %s", why)
             return None
+        if control.semantic_text is None and control.partition is None:
+            return key
+        # The paraphrase stage compares the caller's text, within the caller's partition.
+        return dataclasses.replace(
+            key,
+            fingerprint=partition_fingerprint(key.fingerprint, control.partition),
+            prompt_text=(
+                normalize_prompt(control.semantic_text)
+                if control.semantic_text is not None
+                else key.prompt_text
+            ),
+        )
 
     def _start_preparing(self, key: RequestKey) -> asyncio.Task[PreparedPrompt | None] | None:
         """Embed and preprocess the prompt in the background, unless the stage is off
@@ -438,8 +525,6 @@ class EnhancedAsyncLLM(AsyncLLM):
             self.cache_stats.semantic_stale += 1
             self.similarity.forget_local(prepared.namespace, match.entry_id)
             return None
-        self.cache_stats.semantic_hits += 1
-        SEMANTIC_SCORE.observe(match.score)
         info = CacheInfo("semantic", match.entry_id, score=match.score, entry_id=match.entry_id)
         return entry, info
 
@@ -451,6 +536,8 @@ class EnhancedAsyncLLM(AsyncLLM):
         prompt: Any,
         params: SamplingParams,
         request_id: str,
+        *,
+        store: bool = True,
         **kwargs: Any,
     ) -> AsyncGenerator[RequestOutput, None]:
         assert self.cache is not None
@@ -459,7 +546,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         try:
             async for output in stream:
                 acc.update(output)
-                if output.finished:
+                if output.finished and store:
                     # Stored before the last output is handed over (a caller that
                     # stops iterating on `finished` closes this generator): the
                     # memory level now, Redis and the vector index in the background.

@@ -246,12 +246,8 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
     def _make_similarity(self) -> None:
         """Create the similarity helper (its models are loaded by _start_similarity)."""
         if self._semantic_enabled() and self._similarity is None:
-            self._similarity = SimilaritySearchHelper(
-                self.similarity_config,
-                redis_url=self.cache_config.redis_url_value(),
-                key_prefix=self.cache_config.key_prefix,
-                redis_timeout_s=self.cache_config.redis_timeout_s,
-                retry_interval_s=self.cache_config.redis_retry_interval_s,
+            self._similarity = SimilaritySearchHelper.for_cache(
+                self.similarity_config, self.cache_config
             )
 
     async def _start_similarity(self) -> None:

@@ -34,7 +34,7 @@ from redis.backoff import NoBackoff
 
 from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
-from src.config import SimilarityConfig
+from src.config import CacheConfig, SimilarityConfig
 from src.errors import CacheClearError, HandlerStateError
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
 from src.nlp.preprocessor import PromptPreprocessor, detect_language
@@ -136,6 +136,20 @@ class SimilaritySearchHelper:
             (kept locally) instead of each waiting for the timeout.
         clock: Wall clock in seconds; expiry is judged by it.
     """
+
+    @classmethod
+    def for_cache(
+        cls, config: SimilarityConfig, cache_config: CacheConfig
+    ) -> SimilaritySearchHelper:
+        """A helper whose index lives beside the answers of ``cache_config``
+        (the same Redis, prefix and outage handling)."""
+        return cls(
+            config,
+            redis_url=cache_config.redis_url_value(),
+            key_prefix=cache_config.key_prefix,
+            redis_timeout_s=cache_config.redis_timeout_s,
+            retry_interval_s=cache_config.redis_retry_interval_s,
+        )
 
     def __init__(
         self,
