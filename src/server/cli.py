@@ -17,12 +17,15 @@ import argparse
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from src.config import CacheConfig, SimilarityConfig
 from src.errors import ConfigurationError
 
-__all__ = ["main", "make_parser"]
+if TYPE_CHECKING:
+    from src.server.engine import ServerAsyncLLM
+
+__all__ = ["cache_configs", "check_launch_mode", "main", "make_parser", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +220,7 @@ async def serve(
                 await similarity.start()
                 similarity.follow_evictions(cache)
         finally:
-            engine = await starting
+            engine = _server_engine(await starting)
         engine.namespace_header = args.cache_namespace_header
         shutdown = await build_and_serve(engine, listen_address, sock, args)
         await shutdown
@@ -229,3 +232,10 @@ async def serve(
             await similarity.stop()
         await cache.close()
         sock.close()
+
+
+def _server_engine(engine: object) -> ServerAsyncLLM:
+    from src.server.engine import ServerAsyncLLM
+
+    assert isinstance(engine, ServerAsyncLLM)
+    return engine
