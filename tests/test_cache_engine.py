@@ -10,13 +10,18 @@ from pathlib import Path
 
 import pytest
 from vllm import SamplingParams
+from vllm.outputs import RequestOutput
 from vllm.sampling_params import RequestOutputKind
 
 from src.cache import MultiLevelCacheManager
 from src.cache.key import make_request_key
 from src.cache.redis_server import RedisServer
 from src.config import CacheConfig, HandlerConfig, SimilarityConfig
-from src.handler.enhanced_async_llm import CachedRequestOutput, EnhancedAsyncLLM
+from src.handler.enhanced_async_llm import (
+    CacheControl,
+    CachedRequestOutput,
+    EnhancedAsyncLLM,
+)
 from src.handler.enhanced_vllm_handler import EnhancedVLLMHandler
 from tests.conftest import final_output, wait_until
 
@@ -318,3 +323,32 @@ async def test_cache_can_be_switched_off(factory, vllm_config) -> None:
         out = await ask(system, "same twice")
         assert out.metadata["cache_hit"] is False
         assert (await system.health_check())["components"]["cache"]["state"] == "disabled"
+
+
+# ------------------------------------------------------- per-request cache control
+
+
+async def test_cache_control_says_what_a_request_reads_and_writes(handler, namespace) -> None:
+    engine = handler.engine
+    paths: list[str] = []
+
+    async def run(n: int, **control: bool) -> list[RequestOutput]:
+        cache_control = CacheControl(on_decision=lambda path, _: paths.append(path), **control)
+        stream = engine.generate(
+            "a field of tall grass", GREEDY, f"cc-{n}-{namespace}",
+            namespace=namespace, cache_control=cache_control,
+        )  # fmt: skip
+        return [o async for o in stream]
+
+    unstored = await run(1, write=False)
+    await engine.drain_writes()
+    stored = await run(2)  # nothing was stored: the engine answers, and this one is kept
+    await engine.drain_writes()
+    hit = await run(3)
+    fresh = await run(4, read=False)  # stored, yet not read
+    neither = await run(5, read=False, write=False)
+    assert paths == ["engine", "engine", "memory", "engine", "bypass"]
+    assert isinstance(hit[-1], CachedRequestOutput)
+    assert not any(isinstance(o, CachedRequestOutput) for o in unstored + stored + fresh + neither)
+    texts = {out[-1].outputs[0].text for out in (unstored, stored, hit, fresh, neither)}
+    assert len(texts) == 1

@@ -7,7 +7,12 @@ from vllm import SamplingParams
 from vllm.lora.request import LoRARequest
 from vllm.sampling_params import RequestOutputKind
 
-from src.cache.key import UncacheableRequest, make_request_key, normalize_prompt
+from src.cache.key import (
+    UncacheableRequest,
+    make_request_key,
+    normalize_prompt,
+    partition_fingerprint,
+)
 
 BASE = {"max_tokens": 16, "temperature": 0.0}
 
@@ -82,6 +87,8 @@ def test_fingerprint_ignores_prompt_and_namespace_but_not_params() -> None:
         ({"prompt_logprobs": 1}, "prompt_logprobs"),
         ({"prompt": {"prompt": "x", "multi_modal_data": {"image": None}}}, "multi_modal_data"),
         ({"prompt": 42}, "int"),
+        ({"prompt": {"type": "multimodal", "prompt_token_ids": [1]}}, "'multimodal'"),
+        ({"prompt": {"type": "embeds", "prompt": "x"}}, "'embeds'"),
     ],
 )
 def test_uncacheable_requests(change, why) -> None:
@@ -91,3 +98,39 @@ def test_uncacheable_requests(change, why) -> None:
 
 def test_sampled_requests_are_cacheable_when_allowed() -> None:
     assert key(temperature=0.8, cache_sampled=True).digest != key().digest
+
+
+# vLLM's server hands the engine a token input: {"type": "token", "prompt_token_ids",
+# and maybe "prompt" and "cache_salt"}.
+SERVED = {"type": "token", "prompt_token_ids": [5, 6, 7], "prompt": "What is Redis?"}
+
+
+def test_a_served_token_input_is_keyed_by_its_tokens_text_and_salt() -> None:
+    served = key(prompt=SERVED)
+    assert served.prompt_text == "What is Redis?"
+    assert key(prompt=dict(SERVED)).digest == served.digest
+    # The same text tokenised otherwise (special tokens, truncation) is another request.
+    assert key(prompt={**SERVED, "prompt_token_ids": [5, 6]}).digest != served.digest
+    assert key(prompt={**SERVED, "cache_salt": "tenant-a"}).digest != served.digest
+    # What follows from the rest, or does not change the answer, does not count.
+    same = {**SERVED, "arrival_time": 1.0, "prompt_token_offsets": [(0, 4)]}
+    assert key(prompt=same).digest == served.digest
+
+
+def test_tokenisation_options_are_part_of_the_key() -> None:
+    params = SamplingParams(**BASE)
+
+    def digest(tokenization):
+        return make_request_key(
+            "What is Redis?", params, model="m", namespace="ns", tokenization=tokenization
+        ).digest
+
+    assert digest(None) == digest({}) == key().digest
+    assert digest({"truncation": True, "max_length": 2}) != digest(None)
+
+
+def test_a_partition_narrows_the_fingerprint_and_none_leaves_it() -> None:
+    fingerprint = key().fingerprint
+    assert partition_fingerprint(fingerprint, None) == fingerprint
+    assert partition_fingerprint(fingerprint, "a") != partition_fingerprint(fingerprint, "b")
+    assert partition_fingerprint(fingerprint, "a") != fingerprint

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from vllm import SamplingParams
 
+from src.handler.enhanced_async_llm import CacheControl, CachedRequestOutput
 from tests.conftest import final_output
 
 pytestmark = pytest.mark.engine
@@ -90,3 +91,24 @@ async def test_semantic_hit_through_generate_carries_its_own_prompt(handler, nam
     assert hit.prompt == asked
     plain = [o async for o in AsyncLLM.generate(engine, asked, GREEDY, f"p-{namespace}")]
     assert hit.prompt_token_ids == plain[-1].prompt_token_ids
+
+
+async def test_a_callers_text_is_compared_within_the_callers_partition(handler, namespace) -> None:
+    engine = handler.engine
+
+    async def run(prompt: str, text: str, partition: str) -> list:
+        control = CacheControl(semantic_text=text, partition=partition)
+        stream = engine.generate(
+            prompt, GREEDY, f"{partition}-{text}-{namespace}",
+            namespace=namespace, cache_control=control,
+        )  # fmt: skip
+        return [o async for o in stream]
+
+    stored = "What is the capital city of Kenya?"
+    asked = "Tell me the capital of Kenya."
+    await run(f"[brief] {stored}", stored, "brief")
+    other = await run(f"[verbose] {asked}", asked, "verbose")
+    same = await run(f"[brief] {asked}", asked, "brief")
+    assert not any(isinstance(o, CachedRequestOutput) for o in other)
+    assert isinstance(same[-1], CachedRequestOutput)
+    assert same[-1].cache_info.level == "semantic"

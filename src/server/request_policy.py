@@ -154,7 +154,7 @@ def read_policy(
         read = False
     semantic = settings.get("semantic", True)
     control = CacheControl(read=read, write=write, semantic=semantic)
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or not (read or write):
         control = BYPASS
     elif route == "chat":
         control = _chat_control(body, control)
