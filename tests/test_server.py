@@ -332,3 +332,39 @@ async def test_a_redis_outage_still_serves_and_health_says_degraded(server, clie
     assert again.choices[0].text == first.choices[0].text
     health = httpx.get(f"{server.url}/health")
     assert health.status_code == 200 and health.headers["x-cache-state"] == "degraded"
+
+
+def test_the_vllm_seams_the_server_relies_on() -> None:
+    """Fails, naming the seam, when a vLLM upgrade moves one."""
+    import inspect
+    import typing
+
+    from vllm.entrypoints.launchers.api_server.entry import build_and_serve
+    from vllm.entrypoints.launchers.launcher import setup_server
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    from vllm.entrypoints.openai.completion.protocol import CompletionRequest
+    from vllm.inputs.engine import TokensInput
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from src.cache.key import _PROMPT_FIELDS
+    from src.server.cli import make_parser
+    from src.server.request_policy import BODY_FIELD
+
+    # The launcher builds vLLM's app around any engine client.
+    assert list(inspect.signature(build_and_serve).parameters)[:4] == [
+        "engine_client", "listen_address", "sock", "args",
+    ]  # fmt: skip
+    assert "reuse_port" in inspect.signature(setup_server).parameters
+    # The engine is made as vLLM's launcher makes it.
+    accepted = inspect.signature(AsyncLLM.__init__).parameters
+    for name in ("usage_context", "enable_log_requests", "aggregate_engine_logging"):
+        assert name in accepted or name in inspect.signature(AsyncLLM.from_vllm_config).parameters
+    # The middleware goes in through vLLM's own option.
+    args = make_parser().parse_args(["m", "--middleware", "a.B"])
+    assert args.middleware == ["a.B"]
+    # The cache's body field is one vLLM ignores, not one of its own.
+    for request in (CompletionRequest, ChatCompletionRequest):
+        assert BODY_FIELD not in request.model_fields
+    # Every key of the token input the routes hand the engine is understood by the key.
+    keys = set(typing.get_type_hints(TokensInput))
+    assert keys <= _PROMPT_FIELDS, keys - _PROMPT_FIELDS
