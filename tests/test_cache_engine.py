@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,3 +353,50 @@ async def test_cache_control_says_what_a_request_reads_and_writes(handler, names
     assert not any(isinstance(o, CachedRequestOutput) for o in unstored + stored + fresh + neither)
     texts = {out[-1].outputs[0].text for out in (unstored, stored, hit, fresh, neither)}
     assert len(texts) == 1
+
+
+# ------------------------------------------------------------------ cancellation storm
+
+
+@pytest.mark.faults
+async def test_a_cancellation_storm_leaks_nothing_and_caches_no_partial_answer(
+    handler, namespace
+) -> None:
+    """300 requests (each prompt three times, so followers join leaders that are
+    cancelled), each cancelled after a random 0-400 ms: before its lookup ends,
+    mid-stream, or not at all."""
+    engine = handler.engine
+    rng = random.Random(11)
+    tokens = 48
+    params = SamplingParams(max_tokens=tokens, temperature=0.0, ignore_eos=True)
+    prompts = [f"storm {i} over the grey sea" for i in range(100)] * 3
+    rng.shuffle(prompts)
+
+    async def consume(i: int, prompt: str) -> None:
+        async for _ in engine.generate(
+            prompt, params, f"storm-{i}-{namespace}", namespace=namespace
+        ):
+            pass
+
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(consume(i, p)) for i, p in enumerate(prompts)]
+    for task in tasks:
+        loop.call_later(rng.uniform(0, 0.4), task.cancel)
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 180)
+    cancelled = sum(isinstance(r, asyncio.CancelledError) for r in results)
+    finished = sum(r is None for r in results)
+    assert cancelled >= 100 and cancelled + finished == len(tasks), results
+    # Nothing left running, waiting or half-written.
+    assert await wait_until(lambda: engine.get_num_unfinished_requests() == 0, timeout=30)
+    await engine.drain_writes()
+    assert not engine._in_flight_answers and engine._pending_lookups == 0
+    # Every answer that was stored is whole.
+    stored = 0
+    for prompt in set(prompts):
+        key = make_request_key(prompt, params, model=engine.model_config.model, namespace=namespace)
+        hit = await engine.cache.lookup(namespace, key.digest)
+        if hit is not None:
+            stored += 1
+            (completion,) = hit.entry.completions
+            assert len(completion.token_ids) == tokens and completion.finish_reason == "length"
+    assert stored >= 1  # control: answers that were not cancelled were stored

@@ -12,7 +12,6 @@ that also say where the answer came from.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -296,6 +295,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         answer = self._lead(key) if control.write else None
         preparing = self._start_preparing(key) if control.semantic else None
         engine: AsyncGenerator[RequestOutput, None] | None = None
+        first: asyncio.Future[RequestOutput] | None = None
         try:
             # 4. Engine request submitted at once; the semantic lookup runs beside it
             #    and answers only if it finds a paraphrase before the engine's first
@@ -308,7 +308,7 @@ class EnhancedAsyncLLM(AsyncLLM):
             found = await self._race_lookup(preparing if control.read else None, first)
             if found is not None:
                 # 5a. A paraphrase's answer: abort the engine request, serve the hit.
-                await _abandon(first)
+                await _settle(first)
                 await engine.aclose()
                 entry, info = found
                 if answer is not None and not answer.done():  # done: the engine finished too
@@ -334,15 +334,20 @@ class EnhancedAsyncLLM(AsyncLLM):
             async for output in engine:
                 yield output
         finally:
-            if engine is not None:
-                await engine.aclose()
-            if preparing is not None and preparing not in self._writes_own:
-                _discard(preparing)
+            # Followers are released first: nothing below may leave them waiting.
             if answer is not None:
                 if not answer.done():
                     answer.set_result(None)  # failed or cancelled: followers run their own
                 if self._in_flight_answers.get(key.digest) is answer:
                     del self._in_flight_answers[key.digest]
+            if preparing is not None and preparing not in self._writes_own:
+                _discard(preparing)
+            try:
+                if first is not None:
+                    await _settle(first)  # the engine stream cannot close while it runs
+            finally:
+                if engine is not None:
+                    await engine.aclose()
 
     def _decided(
         self,
@@ -686,12 +691,25 @@ class EnhancedAsyncLLM(AsyncLLM):
         }
 
 
-async def _abandon(first: asyncio.Future[RequestOutput]) -> None:
-    """Stop waiting for the engine's first output (its request is aborted after)."""
+async def _settle(first: asyncio.Future[RequestOutput]) -> None:
+    """Cancel the engine's first output if pending, and wait until it has ended.
+
+    The engine's stream can be closed (its request aborted) only once nothing
+    runs inside it. A cancellation of the caller meanwhile is held, not lost:
+    it is raised once the first output has ended.
+    """
     if not first.done():
         first.cancel()
-    with contextlib.suppress(BaseException):
-        await first
+    interrupted = False
+    while not first.done():
+        try:
+            await asyncio.wait({first})
+        except asyncio.CancelledError:
+            interrupted = True
+    if not first.cancelled():
+        first.exception()  # retrieved: an engine error after a hit is not this answer's
+    if interrupted:
+        raise asyncio.CancelledError
 
 
 def _whole_answer(first: asyncio.Future[RequestOutput]) -> bool:
