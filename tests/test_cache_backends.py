@@ -6,6 +6,7 @@ clock, so no test sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -41,7 +42,7 @@ def make_entry(
     )
 
 
-def redis_level(url: str, clock: ManualClock, **kwargs: float) -> RedisBackend:
+def redis_level(url: str, clock: ManualClock, **kwargs: float | int) -> RedisBackend:
     options = {"timeout_s": 0.5, "retry_interval_s": 0.0, **kwargs}
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     return RedisBackend(url, key_prefix=prefix, clock=clock, **options)
@@ -348,3 +349,16 @@ async def test_a_clear_during_a_redis_outage_says_so_and_clears_memory(clock, tm
             assert await cache.get("tenant", entry.key) is None
     finally:
         server.kill()
+
+
+async def test_a_burst_beyond_the_connection_pool_queues_instead_of_failing(
+    redis_server, clock
+) -> None:
+    level = redis_level(redis_server.url, clock, timeout_s=5.0)
+    async with level:
+        entry = make_entry(clock)
+        assert await level.set(entry)
+        # 300 concurrent reads on the default pool (64 connections): each waits its turn.
+        hits = await asyncio.gather(*(level.get(entry.namespace, entry.key) for _ in range(300)))
+        assert all(hit is not None and hit.key == entry.key for hit in hits)
+        assert level.state == "ok" and level.stats.errors == 0

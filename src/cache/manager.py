@@ -70,6 +70,7 @@ class MultiLevelCacheManager:
                     retry_interval_s=config.redis_retry_interval_s,
                     clock=clock,
                     max_entry_bytes=config.max_entry_bytes,
+                    max_connections=config.redis_max_connections,
                 )
             )
         return cls(levels)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -25,7 +25,39 @@ from src.errors import HandlerStateError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RedisBackend", "escape_glob", "unlink_matching"]
+__all__ = ["RedisBackend", "escape_glob", "redis_client", "unlink_matching"]
+
+#: Connections per client: more concurrent commands wait for one (up to the timeout).
+DEFAULT_MAX_CONNECTIONS = 64
+
+
+def redis_client(
+    url: str,
+    *,
+    timeout_s: float,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    bounded_commands: bool = True,
+) -> Redis:
+    """A client that fails fast and never piles up connections.
+
+    Connecting is bounded by ``timeout_s``, and so is each command unless
+    ``bounded_commands`` is False (a blocking ``XREAD``). At most
+    ``max_connections`` are open; a command beyond them waits up to
+    ``timeout_s`` for one to free instead of failing at once, so a burst of
+    requests queues rather than reading as an outage. No client-side retries:
+    the callers treat a failure as a miss.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        socket_timeout=timeout_s if bounded_commands else None,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        retry_on_timeout=False,
+    )
+    return Redis.from_pool(pool)
+
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -43,6 +75,7 @@ class RedisBackend(CacheBackend):
             it is not closed by :meth:`close`.
         max_entry_bytes: Largest stored entry read back; bigger ones are counted
             invalid and missed (None: no bound).
+        max_connections: Connections open at most; further commands wait for one.
     """
 
     name = "redis"
@@ -57,8 +90,10 @@ class RedisBackend(CacheBackend):
         clock: Callable[[], float] = time.time,
         client: Redis | None = None,
         max_entry_bytes: int | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(clock=clock)
+        self.max_connections = max_connections
         self.max_entry_bytes = max_entry_bytes
         self.url = url
         self.shown_url = redact_url(url)
@@ -89,12 +124,8 @@ class RedisBackend(CacheBackend):
 
     async def _start(self) -> None:
         if self._client is None:
-            self._client = Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout_s,
-                socket_connect_timeout=self.timeout_s,
-                retry=Retry(NoBackoff(), 0),
-                retry_on_timeout=False,
+            self._client = redis_client(
+                self.url, timeout_s=self.timeout_s, max_connections=self.max_connections
             )
             self._owns_client = True
         try:

@@ -87,6 +87,15 @@ class CacheConfig(Settings):
         ge=0,
         description="After a Redis failure, skip Redis for this long before trying again.",
     )
+    redis_max_connections: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description=(
+            "Connections each Redis client opens at most; a command beyond them waits for "
+            "one (up to redis_timeout_s) instead of failing, so a burst is not an outage."
+        ),
+    )
     cache_sampled_outputs: bool = Field(
         default=False,
         description=(

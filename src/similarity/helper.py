@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
+from src.cache.redis_backend import DEFAULT_MAX_CONNECTIONS, redis_client
 from src.config import CacheConfig, SimilarityConfig
 from src.errors import CacheClearError, HandlerStateError
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
@@ -132,6 +131,7 @@ class SimilaritySearchHelper:
             (saved to ``config.index_path`` at stop if set).
         key_prefix: Prefix of the Redis keys.
         redis_timeout_s: Bound on each Redis command.
+        redis_max_connections: Connections the command client opens at most.
         retry_interval_s: After a Redis failure, writes skip Redis for this long
             (kept locally) instead of each waiting for the timeout.
         clock: Wall clock in seconds; expiry is judged by it.
@@ -149,6 +149,7 @@ class SimilaritySearchHelper:
             key_prefix=cache_config.key_prefix,
             redis_timeout_s=cache_config.redis_timeout_s,
             retry_interval_s=cache_config.redis_retry_interval_s,
+            redis_max_connections=cache_config.redis_max_connections,
         )
 
     def __init__(
@@ -159,6 +160,7 @@ class SimilaritySearchHelper:
         key_prefix: str = "evllm:",
         redis_timeout_s: float = 0.25,
         retry_interval_s: float = 1.0,
+        redis_max_connections: int = DEFAULT_MAX_CONNECTIONS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config or SimilarityConfig()
@@ -166,6 +168,7 @@ class SimilaritySearchHelper:
         self.key_prefix = key_prefix
         self.redis_timeout_s = redis_timeout_s
         self.retry_interval_s = retry_interval_s
+        self.redis_max_connections = redis_max_connections
         self.clock = clock
         self.instance_id = uuid.uuid4().hex[:12]
         self.guards = GuardSettings(
@@ -249,15 +252,15 @@ class SimilaritySearchHelper:
         assert self.redis_url is not None and self.embedder.dimension is not None
         # Every command is bounded by the timeout, except the follower's blocking
         # XREAD, which gets a client of its own.
-        self._redis, self._redis_follow = (
-            Redis.from_url(
-                self.redis_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=self.redis_timeout_s,
-                retry=Retry(NoBackoff(), 0),
-            )
-            for timeout in (self.redis_timeout_s, None)
+        self._redis = redis_client(
+            self.redis_url,
+            timeout_s=self.redis_timeout_s,
+            max_connections=self.redis_max_connections,
         )
+        self._redis_follow = redis_client(
+            self.redis_url, timeout_s=self.redis_timeout_s, max_connections=1,
+            bounded_commands=False,
+        )  # fmt: skip
         self._store = RedisVectorStore(
             self._redis,
             follow_client=self._redis_follow,
