@@ -65,5 +65,5 @@ class ServerAsyncLLM(EnhancedAsyncLLM):
             return "disabled"
         states = [self.cache.state]
         if self.similarity is not None:
-            states.append(self.similarity.describe()["state"])
+            states.append(self.similarity.state)
         return "degraded" if "degraded" in states else "ok"

@@ -541,12 +541,19 @@ class SimilaritySearchHelper:
 
     # ------------------------------------------------------------------ reporting
 
+    @property
+    def state(self) -> str:
+        """``not_started``, ``degraded`` (its Redis failing) or ``ok``; cheap to read."""
+        if self.index is None:
+            return "not_started"
+        return "degraded" if self._redis_failing else "ok"
+
     def describe(self) -> dict[str, Any]:
         """State and figures for health checks."""
         if self.index is None:
-            return {"state": "not_started"}
+            return {"state": self.state}
         return {
-            "state": "degraded" if self._redis_failing else "ok",
+            "state": self.state,
             "startup_s": self.startup_s,
             "nlp_startup_s": self.preprocessor.startup_s,
             "embedder_startup_s": self.embedder.startup_s,
