@@ -261,7 +261,7 @@ async def test_redis_keys_carry_prefix_namespace_and_ttl(redis_server, clock) ->
         entry = make_entry(clock, namespace="tenant-a")
         await level.set(entry)
         raw = redis_server.client()
-        key = f"{level.key_prefix}resp:tenant-a:{entry.key}"
+        key = f"{level.key_prefix}resp:{{tenant-a}}:{entry.key}"
         assert raw.exists(key)
         assert 0 < raw.pttl(key) <= TTL * 1000
         assert json.loads(raw.get(key))["version"] == 1

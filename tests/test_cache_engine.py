@@ -271,7 +271,7 @@ async def test_corrupted_entry_in_redis_is_a_counted_miss(handler, redis_server,
         "poisoned", params, model=handler.engine.model_config.model, namespace=namespace
     )
     raw = redis_server.client()
-    raw.set(f"evllm-test:resp:{namespace}:{key.digest}", b"\x80\x04 not an entry", px=60_000)
+    raw.set(f"evllm-test:resp:{{{namespace}}}:{key.digest}", b"\x80\x04 not an entry", px=60_000)
     redis_level = handler._cache.level("redis")
     invalid = redis_level.stats.invalid
     out = await ask(handler, "poisoned", params, namespace=namespace)
@@ -279,7 +279,7 @@ async def test_corrupted_entry_in_redis_is_a_counted_miss(handler, redis_server,
     assert redis_level.stats.invalid == invalid + 1
     # The valid answer replaced the bad bytes (written behind the request).
     await handler.engine.drain_writes(namespace)
-    assert raw.get(f"evllm-test:resp:{namespace}:{key.digest}").startswith(b"{")
+    assert raw.get(f"evllm-test:resp:{{{namespace}}}:{key.digest}").startswith(b"{")
     raw.close()
 
 

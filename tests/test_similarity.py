@@ -259,7 +259,7 @@ async def test_two_instances_see_each_others_entries(redis_server, namespace) ->
 
 async def test_bad_records_in_redis_are_skipped(redis_server, namespace) -> None:
     shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
-    vec_prefix = f"{shared['key_prefix']}vec:{Embedder().space}:{namespace}"
+    vec_prefix = f"{shared['key_prefix']}vec:{Embedder().space}:{{{namespace}}}"
     raw = redis_server.client()
     raw.hset(f"{vec_prefix}:bad", mapping={"vector": b"xx", "meta": b"{"})
     pickled = {"vector": b"\x80\x04", "meta": b"\x80\x04."}
@@ -280,7 +280,7 @@ async def test_stray_keys_under_the_vector_prefix_do_not_empty_the_rebuild(
     shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
     async with SimilaritySearchHelper(SimilarityConfig(), **shared) as writer:
         await writer.add("Why is the ocean salty?", "salt", namespace=namespace)
-    vec_prefix = f"{shared['key_prefix']}vec:{Embedder().space}:{namespace}"
+    vec_prefix = f"{shared['key_prefix']}vec:{Embedder().space}:{{{namespace}}}"
     raw = redis_server.client()
     raw.set(f"{vec_prefix}:a-string", b"not a hash")
     raw.hset(f"{vec_prefix}:a-list", mapping={"vector": b"\0" * 16, "meta": b"[1, 2]"})

@@ -71,6 +71,7 @@ class MultiLevelCacheManager:
                     clock=clock,
                     max_entry_bytes=config.max_entry_bytes,
                     max_connections=config.redis_max_connections,
+                    cluster=config.redis_cluster,
                 )
             )
         return cls(levels)

@@ -5,6 +5,10 @@ no client-side retries; a failure turns into a miss, marks the level degraded
 and, for ``retry_interval_s``, makes further operations skip Redis instead of
 waiting on it again. The next operation after that interval tries again, so the
 level recovers by itself when Redis returns.
+
+Keys carry their namespace as a Redis Cluster hash tag (``{namespace}``), so all
+of a namespace's keys live in one slot; with ``CacheConfig.redis_cluster`` the
+same keys work on a cluster, where clearing a namespace scans every primary.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -25,7 +30,17 @@ from src.errors import HandlerStateError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RedisBackend", "escape_glob", "redis_client", "unlink_matching"]
+__all__ = [
+    "RedisBackend",
+    "RedisClient",
+    "escape_glob",
+    "namespace_tag",
+    "redis_client",
+    "unlink_matching",
+]
+
+#: A client of one server or of a cluster: the commands used here are the same.
+RedisClient = Redis | RedisCluster
 
 #: Connections per client: more concurrent commands wait for one (up to the timeout).
 DEFAULT_MAX_CONNECTIONS = 64
@@ -37,16 +52,30 @@ def redis_client(
     timeout_s: float,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     bounded_commands: bool = True,
-) -> Redis:
+    cluster: bool = False,
+) -> RedisClient:
     """A client that fails fast and never piles up connections.
 
     Connecting is bounded by ``timeout_s``, and so is each command unless
     ``bounded_commands`` is False (a blocking ``XREAD``). At most
-    ``max_connections`` are open; a command beyond them waits up to
-    ``timeout_s`` for one to free instead of failing at once, so a burst of
-    requests queues rather than reading as an outage. No client-side retries:
-    the callers treat a failure as a miss.
+    ``max_connections`` are open (per node of a cluster). On one server a
+    command beyond them waits up to ``timeout_s`` for one to free instead of
+    failing at once, so a burst queues rather than reading as an outage; redis-py's
+    cluster client has no such wait, and fails the command (a miss). No
+    client-side retries: the callers treat a failure as a miss.
+
+    Args:
+        url: ``redis://`` URL of the server, or of any node of a cluster.
+        cluster: The URL names a node of a Redis Cluster.
     """
+    if cluster:
+        return RedisCluster.from_url(
+            url,
+            max_connections=max_connections,
+            socket_timeout=timeout_s if bounded_commands else None,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -63,7 +92,7 @@ _GLOB = re.compile(r"([*?\[\]\\])")
 
 
 class RedisBackend(CacheBackend):
-    """Cache entries stored as ``<prefix>resp:<namespace>:<digest>`` strings with a TTL.
+    """Cache entries stored as ``<prefix>resp:{<namespace>}:<digest>`` strings with a TTL.
 
     Args:
         url: ``redis://``, ``rediss://`` or ``unix://`` URL of the server.
@@ -76,6 +105,7 @@ class RedisBackend(CacheBackend):
         max_entry_bytes: Largest stored entry read back; bigger ones are counted
             invalid and missed (None: no bound).
         max_connections: Connections open at most; further commands wait for one.
+        cluster: ``url`` names a node of a Redis Cluster.
     """
 
     name = "redis"
@@ -88,12 +118,14 @@ class RedisBackend(CacheBackend):
         timeout_s: float,
         retry_interval_s: float,
         clock: Callable[[], float] = time.time,
-        client: Redis | None = None,
+        client: RedisClient | None = None,
         max_entry_bytes: int | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        cluster: bool = False,
     ) -> None:
         super().__init__(clock=clock)
         self.max_connections = max_connections
+        self.cluster = cluster
         self.max_entry_bytes = max_entry_bytes
         self.url = url
         self.shown_url = redact_url(url)
@@ -109,7 +141,7 @@ class RedisBackend(CacheBackend):
         self._degraded_since: float | None = None
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> RedisClient:
         """The Redis client (after :meth:`start`)."""
         if self._client is None:
             raise HandlerStateError("RedisBackend is not started")
@@ -120,12 +152,15 @@ class RedisBackend(CacheBackend):
         return "ok" if self._down_until is None else "degraded"
 
     def _key(self, namespace: str, digest: str) -> str:
-        return f"{self.key_prefix}resp:{namespace}:{digest}"
+        return f"{self.key_prefix}resp:{namespace_tag(namespace)}:{digest}"
 
     async def _start(self) -> None:
         if self._client is None:
             self._client = redis_client(
-                self.url, timeout_s=self.timeout_s, max_connections=self.max_connections
+                self.url,
+                timeout_s=self.timeout_s,
+                max_connections=self.max_connections,
+                cluster=self.cluster,
             )
             self._owns_client = True
         try:
@@ -177,7 +212,7 @@ class RedisBackend(CacheBackend):
         return removed > 0
 
     async def _clear(self, namespace: str | None) -> int:
-        scope = "*" if namespace is None else escape_glob(namespace) + ":*"
+        scope = "*" if namespace is None else escape_glob(namespace_tag(namespace)) + ":*"
         pattern = f"{escape_glob(self.key_prefix)}resp:{scope}"
         removed: int = await self._guarded(unlink_matching(self.client, pattern))
         return removed
@@ -195,12 +230,20 @@ class RedisBackend(CacheBackend):
         }
 
 
+def namespace_tag(namespace: str) -> str:
+    """The namespace as it appears in keys: a hash tag, so one slot holds its keys.
+
+    Namespaces never contain braces (``check_namespace``), so the tag is exact.
+    """
+    return "{" + namespace + "}"
+
+
 def escape_glob(text: str) -> str:
     """Text matched literally by a Redis SCAN pattern."""
     return _GLOB.sub(r"\\\1", text)
 
 
-async def unlink_matching(client: Redis, pattern: str, *, batch_size: int = 500) -> int:
+async def unlink_matching(client: RedisClient, pattern: str, *, batch_size: int = 500) -> int:
     """UNLINK every key matching a SCAN ``pattern``, in batches; the number removed."""
     removed = 0
     batch: list[bytes] = []

@@ -41,7 +41,8 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    def start(self, *options: str) -> RedisServer:
+        """Start the server, with ``options`` (``redis-server`` flags) added."""
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -50,6 +51,7 @@ class RedisServer:
                 "--save", "",
                 "--appendonly", "no",
                 "--dir", str(self.workdir),
+                *options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -92,8 +92,16 @@ class CacheConfig(Settings):
         ge=1,
         le=10_000,
         description=(
-            "Connections each Redis client opens at most; a command beyond them waits for "
-            "one (up to redis_timeout_s) instead of failing, so a burst is not an outage."
+            "Connections each Redis client opens at most (per node of a cluster); a command "
+            "beyond them waits for one (up to redis_timeout_s) instead of failing, so a burst "
+            "is not an outage (on a cluster, redis-py cannot wait: it fails, as a miss)."
+        ),
+    )
+    redis_cluster: bool = Field(
+        default=False,
+        description=(
+            "redis_url names a node of a Redis Cluster: answers and the semantic index are "
+            "spread over its primaries, each namespace's keys in one slot."
         ),
     )
     cache_sampled_outputs: bool = Field(

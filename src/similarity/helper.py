@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from redis.asyncio import Redis
 
 from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
-from src.cache.redis_backend import DEFAULT_MAX_CONNECTIONS, redis_client
+from src.cache.redis_backend import DEFAULT_MAX_CONNECTIONS, RedisClient, redis_client
 from src.config import CacheConfig, SimilarityConfig
 from src.errors import CacheClearError, HandlerStateError
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
@@ -132,6 +131,7 @@ class SimilaritySearchHelper:
         key_prefix: Prefix of the Redis keys.
         redis_timeout_s: Bound on each Redis command.
         redis_max_connections: Connections the command client opens at most.
+        redis_cluster: ``redis_url`` names a node of a Redis Cluster.
         retry_interval_s: After a Redis failure, writes skip Redis for this long
             (kept locally) instead of each waiting for the timeout.
         clock: Wall clock in seconds; expiry is judged by it.
@@ -150,6 +150,7 @@ class SimilaritySearchHelper:
             redis_timeout_s=cache_config.redis_timeout_s,
             retry_interval_s=cache_config.redis_retry_interval_s,
             redis_max_connections=cache_config.redis_max_connections,
+            redis_cluster=cache_config.redis_cluster,
         )
 
     def __init__(
@@ -161,6 +162,7 @@ class SimilaritySearchHelper:
         redis_timeout_s: float = 0.25,
         retry_interval_s: float = 1.0,
         redis_max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        redis_cluster: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config or SimilarityConfig()
@@ -169,6 +171,7 @@ class SimilaritySearchHelper:
         self.redis_timeout_s = redis_timeout_s
         self.retry_interval_s = retry_interval_s
         self.redis_max_connections = redis_max_connections
+        self.redis_cluster = redis_cluster
         self.clock = clock
         self.instance_id = uuid.uuid4().hex[:12]
         self.guards = GuardSettings(
@@ -200,8 +203,8 @@ class SimilaritySearchHelper:
         )
         self.judge_threshold: float | None = None
         self.index: VectorIndex | None = None
-        self._redis: Redis | None = None
-        self._redis_follow: Redis | None = None
+        self._redis: RedisClient | None = None
+        self._redis_follow: RedisClient | None = None
         self._store: RedisVectorStore | None = None
         self._follower: asyncio.Task[None] | None = None
         self.startup_s: float | None = None
@@ -256,10 +259,11 @@ class SimilaritySearchHelper:
             self.redis_url,
             timeout_s=self.redis_timeout_s,
             max_connections=self.redis_max_connections,
+            cluster=self.redis_cluster,
         )
         self._redis_follow = redis_client(
             self.redis_url, timeout_s=self.redis_timeout_s, max_connections=1,
-            bounded_commands=False,
+            bounded_commands=False, cluster=self.redis_cluster,
         )  # fmt: skip
         self._store = RedisVectorStore(
             self._redis,

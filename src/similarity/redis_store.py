@@ -1,6 +1,6 @@
 """The semantic index kept in Redis, shared by every instance on that Redis.
 
-Each indexed prompt is a hash ``<prefix>vec:<space>:<namespace>:<entry_id>`` holding its
+Each indexed prompt is a hash ``<prefix>vec:<space>:{<namespace>}:<entry_id>`` holding its
 float32 vector and JSON metadata, expiring with its answer. Every add or removal
 is also announced on the stream ``<prefix>vec-events``; instances follow the
 stream (``XREAD BLOCK``) and apply what others announce, so a new entry is
@@ -22,9 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from redis.asyncio import Redis
 
-from src.cache.redis_backend import escape_glob, unlink_matching
+from src.cache.redis_backend import RedisClient, escape_glob, namespace_tag, unlink_matching
 from src.nlp.features import PromptFeatures
 from src.similarity.index import VectorRecord
 
@@ -53,9 +52,9 @@ class RedisVectorStore:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
-        follow_client: Redis | None = None,
+        follow_client: RedisClient | None = None,
         key_prefix: str,
         space: str,
         dimension: int,
@@ -73,7 +72,7 @@ class RedisVectorStore:
         self.invalid = 0
 
     def key(self, namespace: str, entry_id: str) -> str:
-        return f"{self.vec_prefix}{namespace}:{entry_id}"
+        return f"{self.vec_prefix}{namespace_tag(namespace)}:{entry_id}"
 
     async def put(self, record: VectorRecord, ttl_s: float) -> None:
         """Store a record for ``ttl_s`` seconds and announce it."""
@@ -87,33 +86,31 @@ class RedisVectorStore:
         }
         key = self.key(record.namespace, record.entry_id)
         vector = np.ascontiguousarray(record.vector, dtype=np.float32).tobytes()
+        # The record first, then its announcement: on a cluster the two keys live
+        # in different slots, and a follower must find the record it is told of.
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"vector": vector, "meta": json.dumps(meta)})
             pipe.pexpire(key, max(1, int(ttl_s * 1000)))
-            pipe.xadd(
-                self.stream,
-                {"op": "add", "key": key, "origin": self.origin},
-                maxlen=self.stream_maxlen,
-                approximate=True,
-            )
             await pipe.execute()
+        await self._announce("add", key)
 
     async def delete(self, namespace: str, entry_id: str) -> None:
         """Remove a record and announce the removal."""
         key = self.key(namespace, entry_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.unlink(key)
-            pipe.xadd(
-                self.stream,
-                {"op": "del", "key": key, "origin": self.origin},
-                maxlen=self.stream_maxlen,
-                approximate=True,
-            )
-            await pipe.execute()
+        await self.client.unlink(key)
+        await self._announce("del", key)
+
+    async def _announce(self, op: str, key: str) -> None:
+        await self.client.xadd(
+            self.stream,
+            {"op": op, "key": key, "origin": self.origin},
+            maxlen=self.stream_maxlen,
+            approximate=True,
+        )
 
     async def delete_namespace(self, namespace: str | None) -> int:
         """Remove every record of a namespace (or all) without announcing each."""
-        scope = "*" if namespace is None else escape_glob(namespace) + ":*"
+        scope = "*" if namespace is None else escape_glob(namespace_tag(namespace)) + ":*"
         return await unlink_matching(self.client, f"{escape_glob(self.vec_prefix)}{scope}")
 
     async def last_event_id(self) -> str:
@@ -226,5 +223,5 @@ class RedisVectorStore:
                         if record is not None:
                             on_add(record)
                     elif fields.get(b"op") == b"del":
-                        namespace, _, entry_id = key[len(prefix) :].rpartition(":")
-                        on_remove(namespace, entry_id)
+                        tag, _, entry_id = key[len(prefix) :].rpartition(":")
+                        on_remove(tag.removeprefix("{").removesuffix("}"), entry_id)
