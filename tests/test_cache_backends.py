@@ -143,6 +143,7 @@ async def test_clear_all(cache, clock) -> None:
         assert await cache.get(entry.namespace, entry.key) is None
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     "data",
     [
@@ -157,6 +158,7 @@ async def test_corrupted_bytes_read_as_a_counted_miss(cache, clock, data) -> Non
     assert invalid_count(cache) >= 1
 
 
+@pytest.mark.faults
 async def test_an_entry_of_another_version_is_a_miss(cache, clock) -> None:
     entry = make_entry(clock)
     document = json.loads(encode_entry(entry))
@@ -166,6 +168,7 @@ async def test_an_entry_of_another_version_is_a_miss(cache, clock) -> None:
     assert invalid_count(cache) >= 1
 
 
+@pytest.mark.faults
 async def test_an_entry_copied_under_another_key_is_not_served(cache, clock) -> None:
     entry = make_entry(clock, namespace="tenant-a")
     # Someone copies tenant-a's answer to where tenant-b's request would look.

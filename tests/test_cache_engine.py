@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -265,6 +267,42 @@ async def test_redis_killed_mid_run_fails_no_request(handler, tmp_path: Path, na
         restarted.kill()
 
 
+@pytest.mark.faults
+async def test_redis_frozen_under_load_fails_no_request(handler, tmp_path: Path, namespace) -> None:
+    """Redis stopped (SIGSTOP: connections stay open, nothing answers) while 30
+    requests run: each waits at most redis_timeout_s once, then Redis is skipped."""
+    server = RedisServer(tmp_path).start()
+    config = CacheConfig(
+        redis_url=server.url, key_prefix="freeze-test:", redis_timeout_s=0.2,
+        redis_retry_interval_s=30,
+    )  # fmt: skip
+    cache = MultiLevelCacheManager.from_config(config)
+    try:
+        async with cache:
+            with cache_swapped(handler.engine, cache):
+                await ask(handler, "before the freeze", namespace=namespace)
+                assert server.process is not None
+                os.kill(server.process.pid, signal.SIGSTOP)
+                # A hang fails here: every wait on Redis is bounded by its timeout.
+                outs = await asyncio.wait_for(
+                    asyncio.gather(
+                        *(ask(handler, f"frozen redis {i}", namespace=namespace) for i in range(30))
+                    ),
+                    120,
+                )
+                assert all(o.error is None and o.text for o in outs)
+                assert cache.state == "degraded"
+                # Served while frozen: a repeat from memory, without touching Redis.
+                again = await ask(handler, "frozen redis 3", namespace=namespace)
+                assert again.metadata["cache_level"] == "memory"
+                os.kill(server.process.pid, signal.SIGCONT)
+    finally:
+        if server.process is not None:
+            os.kill(server.process.pid, signal.SIGCONT)
+        server.kill()
+
+
+@pytest.mark.faults
 async def test_corrupted_entry_in_redis_is_a_counted_miss(handler, redis_server, namespace) -> None:
     params = SamplingParams(max_tokens=12, temperature=0.0)
     key = make_request_key(

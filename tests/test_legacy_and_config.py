@@ -111,6 +111,7 @@ def test_environment_overrides(monkeypatch) -> None:
     assert VLLMConfig().max_model_len == 512
 
 
+@pytest.mark.faults
 async def test_the_redis_password_is_never_shown(caplog) -> None:
     """Not in the settings' repr or JSON, nor in what the Redis level logs when it
     cannot connect; the client still gets the whole URL."""
