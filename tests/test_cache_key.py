@@ -11,6 +11,7 @@ from src.cache.key import (
     UncacheableRequest,
     make_request_key,
     normalize_prompt,
+    params_fingerprint,
     partition_fingerprint,
 )
 
@@ -134,3 +135,35 @@ def test_a_partition_narrows_the_fingerprint_and_none_leaves_it() -> None:
     assert partition_fingerprint(fingerprint, None) == fingerprint
     assert partition_fingerprint(fingerprint, "a") != partition_fingerprint(fingerprint, "b")
     assert partition_fingerprint(fingerprint, "a") != fingerprint
+
+
+def test_a_remembered_fingerprint_is_the_one_computed_afresh() -> None:
+    from src.cache import key as key_module
+
+    params = SamplingParams(max_tokens=16, temperature=0.0, stop=["\n"], logit_bias={5: 1.0})
+    first = params_fingerprint(params, "m")
+    remembered = params_fingerprint(
+        SamplingParams(**{**BASE, "stop": ["\n"], "logit_bias": {5: 1.0}}), "m"
+    )
+    key_module._FINGERPRINTS.clear()
+    assert params_fingerprint(params, "m") == first == remembered
+    # A changed parameter set, even the same object changed, is never served a stale one.
+    params.max_tokens = 17
+    assert params_fingerprint(params, "m") != first
+    assert params_fingerprint(params, "other-model") != params_fingerprint(params, "m")
+
+
+def test_the_handlers_copy_of_params_is_its_own_and_bad_types_are_always_refused() -> None:
+    from src.errors import InvalidRequestError
+    from src.handler.requests import check_wire_types, to_sampling_params
+
+    theirs = SamplingParams(max_tokens=8, temperature=0.0, stop=["a"], logit_bias={3: 0.5})
+    ours = to_sampling_params(theirs, 16)
+    theirs.stop.append("b")
+    theirs.logit_bias[4] = 1.0
+    theirs.max_tokens = 9
+    assert (ours.stop, ours.logit_bias, ours.max_tokens) == (["a"], {3: 0.5}, 8)
+    for _ in range(2):  # a refusal is never remembered as a pass
+        with pytest.raises(InvalidRequestError, match="seed"):
+            check_wire_types(SamplingParams(max_tokens=8, seed="abc"))  # type: ignore[arg-type]
+    check_wire_types(ours)

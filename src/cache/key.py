@@ -27,6 +27,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from vllm.sampling_params import SamplingParams
 
 from src.errors import EnhancedVLLMError
@@ -75,6 +76,11 @@ _UNSTORED_FIELDS = (
 _PROMPT_FIELDS = frozenset(
     {"type", "prompt", "prompt_token_ids", "cache_salt", "prompt_token_offsets", "arrival_time"}
 )
+
+
+#: Fingerprints of recently seen parameter sets, by their msgpack encoding.
+_FINGERPRINTS: dict[tuple[Any, ...], str] = {}
+_MAX_FINGERPRINTS = 4096
 
 
 class UncacheableRequest(EnhancedVLLMError):
@@ -138,15 +144,30 @@ def params_fingerprint(params: SamplingParams, model: str, lora: Any = None) -> 
     for name in _UNSTORED_FIELDS:
         if getattr(params, name, None) not in (None, False):
             raise UncacheableRequest(f"{name} is set")
+    lora_id = None
+    if lora is not None:
+        lora_id = (lora.lora_name, lora.lora_int_id, getattr(lora, "lora_path", None))
+    # Requests mostly reuse a few parameter sets: equal encodings have equal
+    # fingerprints, so each set is canonicalised once.
+    try:
+        memo_key: tuple[Any, ...] | None = (msgspec.msgpack.encode(params), model, lora_id)
+    except TypeError:
+        memo_key = None  # an unencodable value: canonicalised (and refused) below
+    if memo_key is not None and (known := _FINGERPRINTS.get(memo_key)) is not None:
+        return known
     fields = {
         name: _canonical(getattr(params, name))
         for name in params.__struct_fields__
         if name not in PRESENTATION_FIELDS
     }
-    lora_id = None
-    if lora is not None:
-        lora_id = [lora.lora_name, lora.lora_int_id, getattr(lora, "lora_path", None)]
-    return _sha256({"model": model, "lora": lora_id, "sampling": fields})
+    fingerprint = _sha256(
+        {"model": model, "lora": None if lora_id is None else list(lora_id), "sampling": fields}
+    )
+    if memo_key is not None:
+        if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+            del _FINGERPRINTS[next(iter(_FINGERPRINTS))]  # the oldest
+        _FINGERPRINTS[memo_key] = fingerprint
+    return fingerprint
 
 
 def partition_fingerprint(fingerprint: str, partition: str | None) -> str:

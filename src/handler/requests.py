@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import enum
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +30,7 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_.@/-]{1,128}")
 # The engine client's own wire format: what these cannot carry, the engine rejects.
 _WIRE_ENCODER = MsgpackEncoder()
 _WIRE_DECODER = MsgpackDecoder(SamplingParams)
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, enum.Enum)
 
 
 def check_prompt(prompt: object) -> str | dict[str, Any]:
@@ -73,7 +77,7 @@ def to_sampling_params(params: object, default_max_tokens: int) -> SamplingParam
     if params is None:
         return SamplingParams(max_tokens=default_max_tokens)
     if isinstance(params, SamplingParams):
-        made = params.clone()
+        made = _copy(params)
     elif isinstance(params, Mapping):
         try:
             made = SamplingParams(**params)
@@ -87,6 +91,17 @@ def to_sampling_params(params: object, default_max_tokens: int) -> SamplingParam
     return made
 
 
+def _copy(params: SamplingParams) -> SamplingParams:
+    """A copy the caller cannot change: ``params.clone()``'s deep copy, at a
+    fraction of its cost, by copying only the fields that hold containers."""
+    made = copy.copy(params)
+    for name in params.__struct_fields__:
+        value = getattr(params, name)
+        if not isinstance(value, _IMMUTABLE):
+            setattr(made, name, copy.deepcopy(value))
+    return made
+
+
 def check_wire_types(params: SamplingParams) -> None:
     """Refuse parameters whose field types the engine process would reject.
 
@@ -96,9 +111,20 @@ def check_wire_types(params: SamplingParams) -> None:
     through the same encoder and decoder here, so the rule is vLLM's own.
     """
     try:
-        _WIRE_DECODER.decode(_WIRE_ENCODER.encode(params))
+        buffers = _WIRE_ENCODER.encode(params)
+        if len(buffers) == 1 and isinstance(buffers[0], bytes):
+            _decodes(buffers[0])  # the same parameters are checked once
+        else:
+            _WIRE_DECODER.decode(buffers)
     except (msgspec.ValidationError, msgspec.DecodeError, TypeError) as exc:
         raise InvalidRequestError(f"invalid sampling parameters: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _decodes(raw: bytes) -> bool:
+    """Decode as the engine does (raising on a mismatch); remembers what passed."""
+    _WIRE_DECODER.decode([raw])
+    return True
 
 
 def _check_encodable(text: str, what: str) -> None:
