@@ -98,8 +98,19 @@ def _copy(params: SamplingParams) -> SamplingParams:
     for name in params.__struct_fields__:
         value = getattr(params, name)
         if not isinstance(value, _IMMUTABLE):
-            setattr(made, name, copy.deepcopy(value))
+            setattr(made, name, _own(value))
     return made
+
+
+def _own(value: Any) -> Any:
+    """A copy of a field's value: one level for flat containers, else deep."""
+    if isinstance(value, list | set) and all(isinstance(v, _IMMUTABLE) for v in value):
+        return type(value)(value)
+    if isinstance(value, dict) and all(
+        isinstance(k, _IMMUTABLE) and isinstance(v, _IMMUTABLE) for k, v in value.items()
+    ):
+        return dict(value)
+    return copy.deepcopy(value)
 
 
 def check_wire_types(params: SamplingParams) -> None:
