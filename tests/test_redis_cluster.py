@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -89,3 +90,16 @@ async def test_the_semantic_index_is_shared_through_the_cluster(cluster) -> None
         assert len(restarted.index) == 0
     async with SimilaritySearchHelper.for_cache(rules, settings) as empty:
         assert len(empty.index) == 0
+
+
+async def test_a_burst_beyond_a_nodes_connections_queues_instead_of_failing(cluster) -> None:
+    """redis-py's cluster client fails a command at once when a node's connections
+    are all in use; the level queues its commands for a free slot instead."""
+    settings = config(cluster).model_copy(update={"redis_max_connections": 8})
+    async with MultiLevelCacheManager.from_config(settings) as cache:
+        redis = cache.level("redis")
+        stored = entry("burst", "k")
+        assert await redis.set(stored)
+        hits = await asyncio.gather(*(redis.get("burst", "k") for _ in range(300)))
+        assert all(hit is not None and hit.key == "k" for hit in hits)
+        assert redis.state == "ok" and redis.stats.errors == 0

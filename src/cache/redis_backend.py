@@ -13,16 +13,18 @@ same keys work on a cluster, where clearing a namespace scans every primary.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from src.cache.base import CacheBackend, LevelUnavailable
 from src.config.cache_config import redact_url
@@ -31,6 +33,7 @@ from src.errors import HandlerStateError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "CommandSlots",
     "RedisBackend",
     "RedisClient",
     "escape_glob",
@@ -44,6 +47,39 @@ RedisClient = Redis | RedisCluster
 
 #: Connections per client: more concurrent commands wait for one (up to the timeout).
 DEFAULT_MAX_CONNECTIONS = 64
+
+_T = TypeVar("_T")
+
+
+class CommandSlots:
+    """At most ``limit`` Redis commands of one client in flight; the next waits
+    up to ``timeout_s`` for a slot, then fails as Redis would when it has no
+    connection to give.
+
+    redis-py's cluster client raises at once when a node's connections are all
+    in use; these slots make a burst queue on a cluster as the blocking pool
+    makes it queue on one server.
+    """
+
+    def __init__(self, limit: int, timeout_s: float) -> None:
+        self._free = asyncio.Semaphore(limit)
+        self.timeout_s = timeout_s
+
+    async def run(self, command: Awaitable[_T]) -> _T:
+        """Await ``command`` in a slot (closing it unawaited if none frees in time)."""
+        try:
+            await asyncio.wait_for(self._free.acquire(), self.timeout_s)
+        except TimeoutError:
+            close = getattr(command, "close", None)
+            if close is not None:
+                close()
+            raise RedisConnectionError(
+                f"no Redis connection free within {self.timeout_s} s"
+            ) from None
+        try:
+            return await command
+        finally:
+            self._free.release()
 
 
 def redis_client(
@@ -61,8 +97,8 @@ def redis_client(
     ``max_connections`` are open (per node of a cluster). On one server a
     command beyond them waits up to ``timeout_s`` for one to free instead of
     failing at once, so a burst queues rather than reading as an outage; redis-py's
-    cluster client has no such wait, and fails the command (a miss). No
-    client-side retries: the callers treat a failure as a miss.
+    cluster client has no such wait (callers queue with :class:`CommandSlots`).
+    No client-side retries: the callers treat a failure as a miss.
 
     Args:
         url: ``redis://`` URL of the server, or of any node of a cluster.
@@ -126,6 +162,7 @@ class RedisBackend(CacheBackend):
         super().__init__(clock=clock)
         self.max_connections = max_connections
         self.cluster = cluster
+        self._slots = CommandSlots(max_connections, timeout_s)
         self.max_entry_bytes = max_entry_bytes
         self.url = url
         self.shown_url = redact_url(url)
@@ -183,7 +220,7 @@ class RedisBackend(CacheBackend):
             command.close()  # never awaited: skip without touching the network
             raise LevelUnavailable("redis is down")
         try:
-            result = await command
+            result = await self._slots.run(command)
         except Exception as exc:
             if self._down_until is None:
                 logger.warning("Redis at %s failed, degrading to a miss: %s", self.shown_url, exc)

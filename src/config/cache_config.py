@@ -92,9 +92,9 @@ class CacheConfig(Settings):
         ge=1,
         le=10_000,
         description=(
-            "Connections each Redis client opens at most (per node of a cluster); a command "
-            "beyond them waits for one (up to redis_timeout_s) instead of failing, so a burst "
-            "is not an outage (on a cluster, redis-py cannot wait: it fails, as a miss)."
+            "Connections each Redis client opens at most (per node of a cluster), and commands "
+            "in flight at once; a command beyond them waits for one (up to redis_timeout_s) "
+            "instead of failing, so a burst is not an outage."
         ),
     )
     redis_cluster: bool = Field(

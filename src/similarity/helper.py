@@ -31,7 +31,12 @@ import numpy as np
 
 from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
-from src.cache.redis_backend import DEFAULT_MAX_CONNECTIONS, RedisClient, redis_client
+from src.cache.redis_backend import (
+    DEFAULT_MAX_CONNECTIONS,
+    CommandSlots,
+    RedisClient,
+    redis_client,
+)
 from src.config import CacheConfig, SimilarityConfig
 from src.errors import CacheClearError, HandlerStateError
 from src.nlp.features import GuardSettings, PromptFeatures, disagreement
@@ -172,6 +177,8 @@ class SimilaritySearchHelper:
         self.retry_interval_s = retry_interval_s
         self.redis_max_connections = redis_max_connections
         self.redis_cluster = redis_cluster
+        # Writes of the index queue for the client's connections, as answers' do.
+        self._slots = CommandSlots(redis_max_connections, redis_timeout_s)
         self.clock = clock
         self.instance_id = uuid.uuid4().hex[:12]
         self.guards = GuardSettings(
@@ -458,7 +465,8 @@ class SimilaritySearchHelper:
         if self._store is not None and self._redis_usable():
             try:
                 await asyncio.wait_for(
-                    self._store.put(record, expires_at - self.clock()), self.redis_timeout_s
+                    self._slots.run(self._store.put(record, expires_at - self.clock())),
+                    self.redis_timeout_s * 2,
                 )
             except Exception as exc:
                 self._failed("put", exc)
@@ -497,7 +505,8 @@ class SimilaritySearchHelper:
         if self._store is not None and self._redis_usable():
             try:
                 await asyncio.wait_for(
-                    self._store.delete(namespace, entry_id), self.redis_timeout_s
+                    self._slots.run(self._store.delete(namespace, entry_id)),
+                    self.redis_timeout_s * 2,
                 )
             except Exception as exc:
                 self._failed("delete", exc)
@@ -536,7 +545,8 @@ class SimilaritySearchHelper:
         if self._store is not None:
             try:
                 await asyncio.wait_for(
-                    self._store.delete_namespace(namespace), self.redis_timeout_s * 8
+                    self._slots.run(self._store.delete_namespace(namespace)),
+                    self.redis_timeout_s * 8,
                 )
             except Exception as exc:
                 self._failed("clear", exc)
