@@ -37,6 +37,7 @@ __all__ = [
     "RequestKey",
     "UncacheableRequest",
     "is_reproducible",
+    "json_digest",
     "make_request_key",
     "normalize_prompt",
     "params_fingerprint",
@@ -160,7 +161,7 @@ def params_fingerprint(params: SamplingParams, model: str, lora: Any = None) -> 
         for name in params.__struct_fields__
         if name not in PRESENTATION_FIELDS
     }
-    fingerprint = _sha256(
+    fingerprint = json_digest(
         {"model": model, "lora": None if lora_id is None else list(lora_id), "sampling": fields}
     )
     if memo_key is not None:
@@ -178,7 +179,7 @@ def partition_fingerprint(fingerprint: str, partition: str | None) -> str:
     """
     if partition is None:
         return fingerprint
-    return _sha256({"fingerprint": fingerprint, "partition": partition})
+    return json_digest({"fingerprint": fingerprint, "partition": partition})
 
 
 def is_reproducible(params: SamplingParams) -> bool:
@@ -247,10 +248,11 @@ def make_request_key(
         document["cache_salt"] = salt
     if tokenization:
         document["tokenization"] = _canonical(tokenization)
-    digest = _sha256(document)
+    digest = json_digest(document)
     return RequestKey(digest=digest, namespace=namespace, fingerprint=fingerprint, prompt_text=text)
 
 
-def _sha256(document: dict[str, Any]) -> str:
+def json_digest(document: Any) -> str:
+    """Hex SHA-256 of a JSON document in canonical form (sorted keys, no spaces)."""
     raw = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()

@@ -37,6 +37,7 @@ __all__ = [
     "RedisBackend",
     "RedisClient",
     "escape_glob",
+    "namespace_pattern",
     "namespace_tag",
     "redis_client",
     "unlink_matching",
@@ -249,8 +250,7 @@ class RedisBackend(CacheBackend):
         return removed > 0
 
     async def _clear(self, namespace: str | None) -> int:
-        scope = "*" if namespace is None else escape_glob(namespace_tag(namespace)) + ":*"
-        pattern = f"{escape_glob(self.key_prefix)}resp:{scope}"
+        pattern = f"{escape_glob(self.key_prefix)}resp:{namespace_pattern(namespace)}"
         removed: int = await self._guarded(unlink_matching(self.client, pattern))
         return removed
 
@@ -273,6 +273,11 @@ def namespace_tag(namespace: str) -> str:
     Namespaces never contain braces (``check_namespace``), so the tag is exact.
     """
     return "{" + namespace + "}"
+
+
+def namespace_pattern(namespace: str | None) -> str:
+    """The SCAN pattern, after a key's prefix, of one namespace's keys (None: all)."""
+    return "*" if namespace is None else escape_glob(namespace_tag(namespace)) + ":*"
 
 
 def escape_glob(text: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from src.server.engine import ServerAsyncLLM
 from src.server.request_policy import CACHED_ROUTES, CURRENT_REQUEST, HttpRequestCache
 
 __all__ = ["CacheMiddleware"]
@@ -34,8 +35,8 @@ class CacheMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        engine = _cache_engine(scope)
-        if scope["type"] != "http" or engine is None:
+        engine = _cache_engine(scope) if scope["type"] == "http" else None
+        if engine is None:
             await self.app(scope, receive, send)
             return
         path = _route_path(scope)
@@ -63,9 +64,7 @@ class CacheMiddleware:
             CURRENT_REQUEST.reset(token)
 
 
-def _cache_engine(scope: Scope) -> Any:
-    from src.server.engine import ServerAsyncLLM
-
+def _cache_engine(scope: Scope) -> ServerAsyncLLM | None:
     app = scope.get("app")
     engine = getattr(getattr(app, "state", None), "engine_client", None)
     return engine if isinstance(engine, ServerAsyncLLM) else None

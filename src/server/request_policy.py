@@ -12,12 +12,13 @@ client) takes ``namespace`` (str), ``read``, ``write`` and ``semantic`` (bools).
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from src.cache.key import json_digest
 from src.errors import InvalidRequestError
 from src.handler.enhanced_async_llm import CacheControl
 from src.handler.requests import check_namespace
@@ -198,16 +199,10 @@ def _chat_control(body: dict[str, Any], control: CacheControl) -> CacheControl:
     last = messages[-1]
     if last.get("role") != "user":
         # Continuing an assistant turn, or answering a tool: exact hits only.
-        return CacheControl(read=control.read, write=control.write, semantic=False)
+        return dataclasses.replace(control, semantic=False)
     rest = {k: v for k, v in body.items() if k not in _DELIVERY_FIELDS and k != BODY_FIELD}
     rest["messages"] = [*messages[:-1], {**last, "content": None}]
-    return CacheControl(
-        read=control.read,
-        write=control.write,
-        semantic=control.semantic,
-        semantic_text=texts[-1],
-        partition=_digest(rest),
-    )
+    return dataclasses.replace(control, semantic_text=texts[-1], partition=json_digest(rest))
 
 
 def _message_text(message: Any) -> str | None:
@@ -228,8 +223,3 @@ def _message_text(message: Any) -> str | None:
             return None
         parts.append(text)
     return "\n".join(parts)
-
-
-def _digest(document: Any) -> str:
-    raw = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(raw.encode()).hexdigest()

@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from src.cache.redis_backend import RedisClient, escape_glob, namespace_tag, unlink_matching
+from src.cache.redis_backend import (
+    RedisClient,
+    escape_glob,
+    namespace_pattern,
+    namespace_tag,
+    unlink_matching,
+)
 from src.nlp.features import PromptFeatures
 from src.similarity.index import VectorRecord
 
@@ -110,8 +116,8 @@ class RedisVectorStore:
 
     async def delete_namespace(self, namespace: str | None) -> int:
         """Remove every record of a namespace (or all) without announcing each."""
-        scope = "*" if namespace is None else escape_glob(namespace_tag(namespace)) + ":*"
-        return await unlink_matching(self.client, f"{escape_glob(self.vec_prefix)}{scope}")
+        pattern = f"{escape_glob(self.vec_prefix)}{namespace_pattern(namespace)}"
+        return await unlink_matching(self.client, pattern)
 
     async def last_event_id(self) -> str:
         """Id of the newest event, or ``"0-0"``: follow from here after a rebuild."""
