@@ -14,7 +14,11 @@ Data (see :mod:`src.similarity.judge_data` and ``docs/judge.md``):
 - **calibrate**: the other PAWS-X lines and the other fifth of the own dev pairs.
   Never trained on; the calibration curve shipped with the judge is measured here.
 
-Files whose licence allows research only are never read by default.
+Files whose licence allows research only are never read by default. With
+``--research`` they train a separate judge that ships as an opt-in
+(``SimilarityConfig(judge_model="research")``): LCQMC dev and MRPC train are split
+by hash, fifth 0 held out for reports, fifth 1 for calibration, the rest for
+training; BQ train trains (fifth 1 calibrates) and BQ dev stays for reports.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ DEFAULT_DATA = REPO.parent / "shared" / "datasets"
 OWN_DEV = REPO / "benchmarks" / "data" / "own_pairs_dev.jsonl"
 #: Public files whose licence allows a shipped model to learn from them.
 PERMISSIVE = ("pawsx_en_dev.jsonl", "pawsx_zh_dev.jsonl")
+#: Public files whose licence allows research only: they train the opt-in research judge.
+RESEARCH = ("lcqmc_dev.jsonl", "bq_train.jsonl", "mrpc_train.jsonl")
+#: Research files whose fifth 0 (:func:`split_of`) is held out for reports; BQ
+#: train has its own report split (BQ dev), never read by training.
+RESEARCH_REPORTED = ("lcqmc_dev.jsonl", "mrpc_train.jsonl")
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class TrainSettings:
     positive_repeats: int = 2
     #: Use only the first N source pairs of each file (smoke tests); 0 means all.
     limit: int = 0
+    #: Also learn from the research-only files (the opt-in research judge).
+    research: bool = False
 
 
 @dataclass
@@ -88,6 +99,15 @@ def held_out_line(index: int) -> bool:
     a sentence never sits on both sides. The held-out lines calibrate the judge.
     """
     return index % 5 == 0
+
+
+def research_role(name: str, pair: Pair) -> str:
+    """``"report"``, ``"calibrate"`` or ``"train"``: what a row of a research-only
+    file is used for by the research judge."""
+    bucket = split_of(pair)
+    if bucket == 0 and name in RESEARCH_REPORTED:
+        return "report"
+    return "calibrate" if bucket == 1 else "train"
 
 
 def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english: Any) -> Splits:
@@ -113,6 +133,15 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
     generated = generate_pairs(source_train, tagged, rng)
     positives = [p for p in source_train if p.same]
     train = source_train + positives * (settings.positive_repeats - 1) + generated
+    if settings.research:
+        for name in RESEARCH:
+            rows = read_pairs(data_dir / name)
+            if settings.limit:
+                rows = rows[: settings.limit]
+            for pair in rows:
+                role = research_role(name, pair)
+                if role != "report":
+                    (calibrate if role == "calibrate" else train).append(pair)
     return Splits(train, calibrate)
 
 
@@ -286,9 +315,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=TrainSettings.steps)
     parser.add_argument("--limit", type=int, default=0, help="first N pairs per file (smoke)")
     parser.add_argument("--seed", type=int, default=TrainSettings.seed)
+    parser.add_argument(
+        "--research",
+        action="store_true",
+        help="also learn from the research-only files (LCQMC, BQ, MRPC): the opt-in judge",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = TrainSettings(steps=args.steps, limit=args.limit, seed=args.seed)
+    settings = TrainSettings(
+        steps=args.steps, limit=args.limit, seed=args.seed, research=args.research
+    )
     summary = train_judge(args.out, settings, data_dir=args.data, own_dev=args.own_dev)
     print(json.dumps(summary, indent=2))
     return 0
