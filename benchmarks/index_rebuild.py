@@ -39,10 +39,8 @@ def make_record(i: int, rng: np.random.Generator) -> VectorRecord:
         language="en",
         entities=frozenset({f"country {i}"}),
         quantities=frozenset({str(i)}),
-        negated=False,
         anchors=("capital", "city", str(i)),
         directional=False,
-        tasks=frozenset(),
         terms=frozenset({"capital", "city", "country", "number"}),
         words=("·what", "be", "·the", "capital", "city", "·of", "country", "number", str(i)),
     )

@@ -99,9 +99,9 @@ async def _final(collector):  # type: ignore[no-untyped-def]
 
 
 def _build_judge(args: argparse.Namespace) -> int:
-    from src.similarity.judge import build_judge
+    from src.similarity.judge import build_judge, judge_folder
 
-    print(build_judge(args.cache_dir))
+    print(build_judge(args.cache_dir, judge_folder(args.model)))
     return 0
 
 
@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         "build-judge", help="merge the shipped pair judge into the model cache (once); print it"
     )
     judge.add_argument("--cache-dir", type=Path, default=None)
+    judge.add_argument(
+        "--model", default="default", help="'default', 'research' or an adapter folder"
+    )
     judge.set_defaults(func=_build_judge)
 
     train = sub.add_parser(

@@ -67,7 +67,7 @@ async def test_english_features(nlp) -> None:
     assert f.language == "en"
     assert {"madrid", "lisbon"} <= f.entities
     assert {"2", "weekday:4"} <= f.quantities
-    assert f.negated and f.directional
+    assert f.directional
     assert f.anchors.index("madrid") < f.anchors.index("lisbon")
 
 
@@ -76,7 +76,7 @@ async def test_chinese_features(nlp) -> None:
     assert f.language == "zh"
     assert {"成都", "重庆"} <= f.entities
     assert "3" in f.quantities
-    assert f.negated and f.directional
+    assert f.directional
 
 
 async def test_number_words_and_digits_agree(nlp) -> None:
@@ -88,18 +88,20 @@ async def test_number_words_and_digits_agree(nlp) -> None:
 async def test_features_survive_a_round_trip(nlp) -> None:
     f = await features(nlp, "Write a limerick about Oslo in March.")
     assert PromptFeatures.from_dict(f.to_dict()) == f
-    assert f.tasks == frozenset({"poem"})
+
+
+async def test_records_written_with_the_removed_negation_and_task_fields_still_load(nlp) -> None:
+    f = await features(nlp, "Write a limerick about Oslo in March.")
+    stored = {**f.to_dict(), "negated": False, "negated_words": [], "tasks": ["poem"]}
+    assert PromptFeatures.from_dict(stored) == f
 
 
 GUARDED = [
     ("entities", "What is the national dish of Peru?", "What is the national dish of Chile?"),
     ("quantities", "Plan a workout of 20 minutes.", "Plan a workout of 45 minutes."),
     ("quantities", "明天杭州会下雨吗？", "后天杭州会下雨吗？"),
-    ("negation", "Is it healthy to skip breakfast?", "Is it not healthy to skip breakfast?"),
-    ("negation", "这个药可以空腹吃吗？", "这个药不可以空腹吃吗？"),
     ("direction", "Is a cheetah faster than a lion?", "Is a lion faster than a cheetah?"),
     ("direction", "从南京到苏州坐高铁要多久？", "从苏州到南京坐高铁要多久？"),
-    ("task", "Write a poem about the desert.", "Write a joke about the desert."),
     ("subject", "How often should I water a cactus?", "How often should I water an orchid?"),
     ("subject", "橄榄油的保质期是多久？", "酱油的保质期是多久？"),
     ("substitution", "How do I learn to swim?", "How do I learn to skate?"),
@@ -118,10 +120,7 @@ async def test_each_guard_rejects_its_kind(nlp, guard, a, b) -> None:
 @pytest.mark.parametrize(("guard", "a", "b"), GUARDED[:-1])
 async def test_a_disabled_guard_lets_its_kind_through(nlp, guard, a, b) -> None:
     fa, fb = await nlp.process([a, b])
-    off = {"quantities": "quantities", "entities": "entities", "negation": "negation",
-           "direction": "direction", "task": "task", "language": "language",
-           "subject": "subject", "substitution": "substitution"}[guard]  # fmt: skip
-    settings = GuardSettings(**{off: False})
+    settings = GuardSettings(**{guard: False})
     assert disagreement(fa, fb, settings) != guard
 
 
@@ -142,50 +141,11 @@ async def test_paraphrases_pass_every_guard(nlp, a, b) -> None:
     assert disagreement(fa, fb, GuardSettings()) is None
 
 
-@pytest.mark.parametrize(
-    ("a", "b", "translation"),
-    [
-        ("Translate 'thank you' into Italian.", "How would you say 'thank you' in Italian?", True),
-        ("Translate 'bread' into German.", "What's the German word for bread?", True),
-        ("把“晚安”翻译成法语。", "“晚安”用法语怎么说？", True),
-        ("把这个词翻译成英文。", "这个词的英文是什么？", True),
-        # "say" without a language, and 文 that is not a language, ask for no translation.
-        ("How do you say thank you to a teacher?", "What is a good way to thank a teacher?", False),
-        ("作文是什么？", "作文的定义是什么？", False),
-    ],
-)  # fmt: skip
-async def test_translation_asked_without_the_word(nlp, a, b, translation) -> None:
-    fa, fb = await nlp.process([a, b])
-    assert ("translation" in fa.tasks, "translation" in fb.tasks) == (translation, translation)
-    assert disagreement(fa, fb, GuardSettings()) is None
-
-
 async def test_term_overlap_guard_is_optional(nlp) -> None:
     fa, fb = await nlp.process(["How do I boil an egg?", "Recommend a jazz album."])
     others_off = GuardSettings(subject=False)  # the subject guard also tells these apart
     assert disagreement(fa, fb, others_off) is None
     assert disagreement(fa, fb, GuardSettings(subject=False, min_term_overlap=0.2)) == "terms"
-
-
-@pytest.mark.parametrize(
-    ("text", "negated"),
-    [
-        ("这个药能不能空腹吃？", False),  # A-not-A asks yes or no
-        ("明天会不会下雨？", False),
-        ("有没有便宜的机票？", False),
-        ("牛油果熟了没有？", False),  # a closing 了没有 asks "yet?"
-        ("这部电影你看过没有？", False),
-        ("他没有去上班吗？", True),
-        ("我没有钱怎么办？", True),
-        ("他是不是没有去？", True),  # a question form beside a real negation
-        ("西瓜熟了没有怎么看？", False),  # 了没有 closing a clause, not only the prompt
-        ("这条鱼新鲜不新鲜？", False),  # A-not-A on a two-character word
-        ("家里的无线网总是断怎么回事？", False),  # a thing named with 无 (无线), no negation
-        ("无糖饮料健康吗？", True),  # 无 + a thing: "without sugar"
-    ],
-)  # fmt: skip
-async def test_chinese_questions_built_with_a_negator(nlp, text, negated) -> None:
-    assert (await features(nlp, text)).negated is negated
 
 
 async def test_process_before_start_is_refused() -> None:
@@ -207,60 +167,6 @@ async def test_chinese_prompts_sharing_only_a_latin_word_are_kept_apart(nlp) -> 
     assert disagreement(fa, fb, overlap) == "terms"
     fc, fd = await nlp.process(["光速是多少？", "光的速度是多少？"])  # segmented apart, same chars
     assert disagreement(fc, fd, overlap) is None
-
-
-@pytest.mark.parametrize(
-    ("text", "scope"),
-    [
-        ("Should I not wash rice before cooking it?", {"wash", "rice", "cook"}),
-        ("Why can't cats taste sweetness?", {"taste", "sweetness"}),
-        ("Can I bake bread without yeast?", {"yeast"}),
-        ("Is there no cure for the common cold?", {"cure"}),
-        ("面包怎么放才不会发霉？", {"发霉"}),
-        ("孕妇不能吃哪些水果？", {"吃", "水果"}),
-        ("无糖饮料健康吗？", {"糖", "饮料", "健康"}),
-        ("他是不是没有去？", set()),  # nothing after the negator: scope unknown
-        ("吃辣对胃不好吗？", {"好"}),  # a negated predicate in one word
-        ("Why does bread dough fail to rise?", {"rise"}),  # "fail to" negates what it governs
-        ("Why am I unable to sleep at night?", {"sleep", "night"}),
-    ],
-)  # fmt: skip
-async def test_what_a_negation_applies_to(nlp, text, scope) -> None:
-    f = await features(nlp, text)
-    assert f.negated and f.negated_words == scope
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "guard"),
-    [
-        # The negated words are asked about on both sides: another question.
-        ("Should I wash rice before cooking it?", "Should I not wash rice before cooking it?",
-         "negation"),
-        ("孕妇能吃哪些水果？", "孕妇不能吃哪些水果？", "negation"),
-        # A negated clause the other prompt does not ask about adds a condition.
-        ("How should bread be stored?", "How do I store bread so it doesn't go stale?", None),
-        ("面包应该怎么保存？", "面包怎么存放才不会发霉？", None),
-        # "fail to" and "not" negate alike.
-        ("Why does my cake rise?", "Why does my cake fail to rise?", "negation"),
-        ("Why is my cake not rising?", "What makes a cake fail to rise?", None),
-        ("吃辣对胃有害吗？", "吃辣对胃不好吗？", None),  # 不好 asks about 好, which 有害 lacks
-        ("吃辣对胃好吗？", "吃辣对胃不好吗？", "negation"),
-    ],
-)  # fmt: skip
-async def test_negation_counts_where_both_ask_about_the_negated_words(nlp, a, b, guard) -> None:
-    fa, fb = await nlp.process([a, b])
-    # The negation guard alone: 有害 / 不好 is also a one-word swap the thesaurus
-    # does not relate, which the substitution guard rejects.
-    assert disagreement(fa, fb, GuardSettings(subject=False, substitution=False)) == guard
-
-
-async def test_records_without_a_negation_scope_stay_strict(nlp) -> None:
-    fa, fb = await nlp.process(
-        ["How should bread be stored?", "How do I store bread so it doesn't go stale?"]
-    )
-    old = PromptFeatures.from_dict({k: v for k, v in fb.to_dict().items() if k != "negated_words"})
-    assert old.negated and not old.negated_words
-    assert disagreement(fa, old, GuardSettings(subject=False)) == "negation"
 
 
 @pytest.mark.parametrize(
@@ -390,7 +296,6 @@ async def test_vague_times_of_different_kinds_do_not_clash(nlp) -> None:
         # "X-free" leaves X out, as "without X" does.
         ("How do I unclog a drain without chemicals?",
          "What's a chemical-free way to unclog a drain?", None),
-        ("Is sugar-free gum bad for teeth?", "Is sugary gum bad for teeth?", "negation"),
         # jieba glues a modal verb to the noun before it (猫能, 时会).
         ("猫能活多少年？", "狗能活多少年？", "subject"),
         ("脱水有哪些症状？", "人脱水时会出现什么表现？", None),
@@ -441,7 +346,6 @@ async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> No
     ("a", "b", "guard"),
     [
         # jieba's HMM glues text outside its dictionary across a negator (绿植对猫不, 取不).
-        ("哪些绿植对猫安全？", "哪些绿植对猫不安全？", "negation"),
         ("戒指卡在手指上摘不下来怎么办？", "手指肿了戒指取不下来怎么弄？", None),
         # One character changed, where jieba cut the words around it differently.
         ("Excel怎么冻结首行？", "Excel怎么冻结首列？", "substitution"),
@@ -465,7 +369,6 @@ async def test_chinese_words_jieba_glues_or_cuts_apart(nlp, a, b, guard) -> None
 
 async def test_a_word_glued_across_a_negator_is_cut_there(nlp) -> None:
     result = await features(nlp, "哪些绿植对猫不安全？")
-    assert result.negated
     assert "·不" in result.words and "猫" in result.anchors
 
 
@@ -523,43 +426,6 @@ async def test_a_word_glued_after_when_is_cut_there(nlp) -> None:
     # jieba's HMM makes 时侧 of 跳绳时 / 侧腰.
     result = await features(nlp, "跳绳时侧腰疼怎么办？")
     assert "时侧" not in result.words and "时侧" not in result.anchors
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "guard"),
-    [
-        # Asking to avert something asks what asking for its negation asks.
-        ("How do I prevent my cat from scratching the sofa?",
-         "How do I get my cat to not scratch the sofa?", None),
-        ("怎么防止宝宝着凉？", "怎么让宝宝不着凉？", None),
-        # Unless the averting word is what is negated, or a cause is asked for.
-        ("What foods should I avoid during pregnancy?",
-         "What foods should I not avoid during pregnancy?", "negation"),
-        ("How do I stop my baby from crying at night?", "Why does my baby not cry at night?",
-         "negation"),
-        ("怎么防止狗乱叫？", "狗为什么不叫？", "negation"),
-        # "Keep ... from" averts as "prevent" does.
-        ("How do I keep bread from going stale?",
-         "What's the best way to store bread so it doesn't go stale?", None),
-        # Without an averting word the negation still counts.
-        ("怎么让宝宝着凉？", "怎么让宝宝不着凉？", "negation"),
-        # A problem told with "what do I do" wants the opposite of what it says: it
-        # asks what "how do I get ..." asks of the opposite.
-        ("我家狗不肯吃狗粮怎么办？", "怎么让狗吃狗粮？", None),
-        ("怎么让鹦鹉不咬人？", "鹦鹉老是咬人该怎么处理？", None),
-        ("My toddler won't brush his teeth, what should I do?",
-         "How do I get my toddler to brush his teeth?", None),
-        # 怎样才能不…… ("how can it not ...") asks for a result too.
-        ("米饭怎么才能不粘锅？", "煮米饭总是粘锅怎么办？", None),
-        ("门怎样才不会被风吹开？", "门老是被风吹开怎么办？", None),
-        # Both tell a problem, or both ask for a result: the negation counts.
-        ("鹦鹉老是咬人怎么办？", "鹦鹉不咬人怎么办？", "negation"),
-        ("米饭怎么才能不粘锅？", "米饭怎么才能粘锅？", "negation"),
-        ("怎么让狗吃狗粮？", "怎么让狗不吃狗粮？", "negation"),
-    ],
-)  # fmt: skip
-async def test_averting_words_ask_for_a_negation(nlp, a, b, guard) -> None:
-    assert await verdict(nlp, a, b) == guard
 
 
 @pytest.mark.parametrize(
@@ -748,26 +614,6 @@ async def test_a_word_carrying_a_do_auxiliary_is_a_verb(nlp) -> None:
 @pytest.mark.parametrize(
     ("a", "b", "guard"),
     [
-        # A task word counts where the prompt asks for that kind of text ...
-        ("Can you write me a poem about rain?", "Can you write me a short story about rain?",
-         "task"),
-        ("A limerick about a dog, please.", "A joke about a dog, please.", "task"),
-        ("I need a speech for my brother's wedding.", "I need a poem for my brother's wedding.",
-         "task"),
-        ("给我讲个关于猫的笑话", "给我讲个关于猫的故事", "task"),
-        # ... not where it asks about one.
-        ("How long should a wedding speech be?",
-         "What is the ideal length for a wedding speech?", None),
-        ("怎么写好一首诗？", "写诗有什么技巧？", None),
-    ],
-)  # fmt: skip
-async def test_a_task_word_counts_where_the_text_is_asked_for(nlp, a, b, guard) -> None:
-    assert await verdict(nlp, a, b) == guard
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "guard"),
-    [
         # 第一 is a number as "first" is; 首次 says it too.
         ("月球上的第一个人是谁？", "月球上的最后一个人是谁？", "quantities"),
         ("第一次坐飞机要注意什么？", "第二次坐飞机要注意什么？", "quantities"),
@@ -950,7 +796,7 @@ async def test_counts_that_are_and_are_not_numbers(nlp, a, b, guard) -> None:
         ("海里换算成节怎么算？", "节换算成海里怎么算？", "direction"),
         # A word for people trades places too, though stop-word lists hold it.
         ("猫会把跳蚤传染给人吗？", "人会把跳蚤传染给猫吗？", "direction"),
-        # jieba keeps 中文翻译 whole: the source is still 中文, the task translation.
+        # jieba keeps 中文翻译 whole: the source is still 中文.
         ("把这封信从中文翻译成日文", "把这封信从日文翻译成中文", "direction"),
         ("什么是区块链？", "区块链是什么？", None),
     ],

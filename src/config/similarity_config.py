@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from src.config._base import Settings, settings_config
 
 __all__ = ["SimilarityConfig"]
+
+#: Guards deleted after the ablation beside the pair judge showed they change no
+#: decision (docs/judge.md). Configurations that still name them load, with a warning.
+_REMOVED_GUARDS = ("check_negation", "check_task")
 
 
 class SimilarityConfig(Settings):
@@ -62,6 +67,17 @@ class SimilarityConfig(Settings):
             "With the judge: the share of different-meaning pairs it may accept, on the "
             "calibration data shipped with it. The judge's probability threshold is read "
             "from that curve."
+        ),
+    )
+    judge_model: str = Field(
+        default="default",
+        min_length=1,
+        description=(
+            "Which pair judge: 'default' (trained only on data free for any use), "
+            "'research' (also trained on LCQMC, BQ and MRPC, whose licences allow "
+            "research and evaluation only: not for commercial use), or the path of a "
+            "folder holding an adapter and calibration written by "
+            "'python -m src train-judge'."
         ),
     )
     judge_threshold: float | None = Field(
@@ -135,17 +151,8 @@ class SimilarityConfig(Settings):
         "'how many days', an adverbial 'first' or 'the first time' only one prompt names is "
         "a setting, not a difference).",
     )
-    check_negation: bool = Field(
-        default=True,
-        description="Guard: both negated or neither ('fail to', 'unable to' negate too), "
-        "where both ask about what is negated (an added 'so it doesn't go stale' is a "
-        "condition, not a negated question).",
-    )
     check_direction: bool = Field(
         default=True, description="Guard: named things in the same order where order matters."
-    )
-    check_task: bool = Field(
-        default=True, description="Guard: the same output form (poem, summary, translation...)."
     )
     check_subject: bool = Field(
         default=True,
@@ -198,3 +205,16 @@ class SimilarityConfig(Settings):
             "With Redis the index lives there and this is ignored."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_removed_guards(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (named := [k for k in _REMOVED_GUARDS if k in data]):
+            warnings.warn(
+                f"SimilarityConfig: removed guard settings {', '.join(named)} are ignored "
+                "(the pair judge decides what those guards did)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            data = {k: v for k, v in data.items() if k not in _REMOVED_GUARDS}
+        return data

@@ -27,15 +27,10 @@ class PromptFeatures:
             ``"other"`` (no pipeline: such prompts are never matched semantically).
         entities: Lower-cased names: people, places, organisations, products...
         quantities: Canonical numbers, dates and times (``"3"``, ``"month:3"``, ``"day:+1"``).
-        negated: Whether the prompt contains a negation.
-        negated_words: The content words a negation applies to ("refrigerate" in
-            "should I not refrigerate tomatoes", 坏 in 怎么储存才不会坏); empty when
-            the preprocessor could not tell, which the guard reads as "all of them".
         anchors: Entities, quantities and nouns in order of appearance.
         directional: Whether a word marks a direction ("from A to B", "A than
             B", 从A到B). Kept in stored records; the direction guard reads
             ``flow`` and the word order instead.
-        tasks: Output forms asked for ("poem", "summary", "translation"...).
         terms: Content words (English lemmas; Chinese content characters), for
             overlap checks.
         words: The prompt's words in order, punctuation left out: content words as
@@ -50,12 +45,9 @@ class PromptFeatures:
     language: str
     entities: frozenset[str]
     quantities: frozenset[str]
-    negated: bool
     anchors: tuple[str, ...]
     directional: bool
-    tasks: frozenset[str]
     terms: frozenset[str]
-    negated_words: frozenset[str] = frozenset()
     words: tuple[str, ...] = ()
     flow: tuple[str, ...] = ()
 
@@ -66,12 +58,9 @@ class PromptFeatures:
             "language": self.language,
             "entities": sorted(self.entities),
             "quantities": sorted(self.quantities),
-            "negated": self.negated,
             "anchors": list(self.anchors),
             "directional": self.directional,
-            "tasks": sorted(self.tasks),
             "terms": sorted(self.terms),
-            "negated_words": sorted(self.negated_words),
             "words": list(self.words),
             "flow": list(self.flow),
         }
@@ -84,13 +73,9 @@ class PromptFeatures:
             language=str(data["language"]),
             entities=frozenset(data["entities"]),
             quantities=frozenset(data["quantities"]),
-            negated=bool(data["negated"]),
             anchors=tuple(data["anchors"]),
             directional=bool(data["directional"]),
-            tasks=frozenset(data["tasks"]),
             terms=frozenset(data["terms"]),
-            # Records written before negation scopes were kept: scope unknown.
-            negated_words=frozenset(data.get("negated_words", ())),
             # Records written before word order was kept: no substitution check.
             words=tuple(data.get("words", ())),
             # Records written before flows were kept: no source / target check.
@@ -105,9 +90,7 @@ class GuardSettings:
     language: bool = True
     entities: bool = True
     quantities: bool = True
-    negation: bool = True
     direction: bool = True
-    task: bool = True
     subject: bool = True
     substitution: bool = True
     min_term_overlap: float = 0.0
@@ -142,22 +125,6 @@ def disagreement(
         a.quantities, b.quantities, implied=not (_ordinal(a) or _ordinal(b))
     ):
         return "quantities"
-    if guards.negation and a.negated != b.negated:
-        negating, other = (a, b) if a.negated else (b, a)
-        # "How do I store tea so it won't go stale" adds a negated clause; it only
-        # contradicts the other prompt when that prompt asks about what is negated.
-        # "How do I stop my dog from pulling" asks what "... not to pull" asks, unless
-        # the averting word is what is negated ("foods to avoid" / "not to avoid")
-        # or either asks for a cause ("why does my dog not pull").
-        averted = (
-            bool(_averting(other) - _averting(negating)) or _framed_oppositely(negating, other)
-        ) and not (_words_of(a) & lexicon.CAUSE_WORDS or _words_of(b) & lexicon.CAUSE_WORDS)
-        if not averted and (
-            not negating.negated_words or any(map(_coverage(other, same), negating.negated_words))
-        ):
-            return "negation"
-    if guards.task and a.tasks != b.tasks:
-        return "task"
     if guards.subject and _uncovered_nouns(a, b, same) and _uncovered_nouns(b, a, same):
         return "subject"
     if (
@@ -188,40 +155,10 @@ def disagreement(
     return None
 
 
-def _framed_oppositely(x: PromptFeatures, y: PromptFeatures) -> bool:
-    """Whether one prompt tells of a problem and asks what to do about it, and the
-    other asks how to bring something about: each wants the opposite of what it
-    says ("my cat keeps jumping on the counter, what do I do" / "how do I get my
-    cat not to jump on the counter", 小孩不肯吃青菜怎么办 / 怎么让孩子吃蔬菜)."""
-    return {_frame(x), _frame(y)} == {"problem", "goal"}
-
-
-def _frame(features: PromptFeatures) -> str | None:
-    """ "problem" or "goal" where a prompt is framed as one of them only, else None."""
-    problem = lexicon.PROBLEM_FRAME.search(features.text) is not None
-    goal = lexicon.GOAL_FRAME.search(features.text) is not None
-    return None if problem == goal else "problem" if problem else "goal"
-
-
 def _same_aspect(x: str, y: str) -> bool:
     """Whether two words ask for the same aspect of a topic (区别 / 不一样)."""
     aspect = lexicon.ASPECTS.get(x)
     return aspect is not None and aspect == lexicon.ASPECTS.get(y)
-
-
-def _words_of(features: PromptFeatures) -> set[str]:
-    """The prompt's words, function words included, without their mark."""
-    return {w.lstrip(FUNCTION_WORD) for w in features.words}
-
-
-def _averting(features: PromptFeatures) -> set[str]:
-    """The prompt's words that ask for something not to happen (lexicon.AVERTING_WORDS),
-    and a "keep" with a "from" after it ("keep cheese from drying out")."""
-    words = [w.lstrip(FUNCTION_WORD) for w in features.words]
-    found = set(words) & lexicon.AVERTING_WORDS
-    if "keep" in words and "from" in words[words.index("keep") + 1 :]:
-        found.add("keep from")
-    return found
 
 
 def _unmatched(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | None) -> set[str]:
@@ -532,17 +469,25 @@ def _opposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def _antonymous(a: PromptFeatures, b: PromptFeatures, opposite: SameMeaning) -> bool:
     """Whether each prompt says a content word the other does not, and the two are
-    antonyms ("the fastest way to lose weight" / "how to gain weight quickly",
-    "a good time to buy a house" / "... to sell my house").
+    antonyms (lose / gain, buy / sell).
 
-    Not where either prompt negates or averts something: "stay awake" asks what
-    "not fall asleep" and "avoid falling asleep" ask.
+    Not where either prompt has a negating word: one antonym negated says what
+    the other says.
     """
-    if a.negated or b.negated or _averting(a) or _averting(b):
+    if _negating(a) or _negating(b):
         return False
     only_a = _content_words(a) - _content_words(b)
     only_b = _content_words(b) - _content_words(a)
     return any(opposite(x, y) for x in only_a for y in only_b)
+
+
+def _negating(features: PromptFeatures) -> bool:
+    """Whether a prompt has a word that negates or averts (not, never, avoid, 不, 没)."""
+    return any(
+        w.lstrip(FUNCTION_WORD) in lexicon.NEGATING_WORDS
+        or w.lstrip(FUNCTION_WORD).startswith(lexicon.ZH_NEGATING_PREFIXES)
+        for w in features.words
+    )
 
 
 def _content_words(features: PromptFeatures) -> set[str]:

@@ -9,46 +9,36 @@ import re
 
 __all__ = [
     "ASPECTS",
-    "AVERTING_WORDS",
-    "CAUSE_WORDS",
     "ENTITY_LABELS",
     "EN_AGENT_SUFFIXES",
     "EN_DAYTIME_BEFORE",
     "EN_DIRECTION",
     "EN_EVERY",
     "EN_INFLECTIONS",
-    "EN_NEGATING_PREDICATES",
-    "EN_NEGATORS",
     "EN_NUMBER_WORDS",
     "EN_OCCASION_WORDS",
     "EN_ORDINAL_SUFFIX",
     "EN_ORDINAL_WORDS",
-    "EN_PRODUCING_VERBS",
     "EN_SILENT_E_SUFFIXES",
     "EN_TARGET_MARKERS",
-    "EN_TASKS",
     "EN_TEMPORAL",
     "EN_TIMES",
     "EN_TIME_PREPOSITIONS",
-    "EN_TRANSLATION_PHRASE",
     "EVERY_TAG",
     "FIRST_OCCASION_TAG",
     "FRAME_NOUNS",
-    "GOAL_FRAME",
     "IMPLIED_COUNTS",
+    "NEGATING_WORDS",
     "NUMBER_LABELS",
     "OCCASION_TAG",
     "OPPOSITES",
     "PERSON_WORDS",
-    "PROBLEM_FRAME",
     "QUANTITY_LABELS",
     "STEP_ORDER_TAG",
     "SYMMETRIC_CONNECTORS",
-    "TRANSFORMING_TASKS",
     "VAGUE_TIME_TAGS",
     "ZH_AGENT_SUFFIXES",
     "ZH_ALIKE",
-    "ZH_ASKING_ABOUT",
     "ZH_DATE_UNITS",
     "ZH_DIRECTION",
     "ZH_DIRECTION_IN_WORDS",
@@ -62,16 +52,12 @@ __all__ = [
     "ZH_NEGATING_PREFIXES",
     "ZH_NEGATORS",
     "ZH_NONE_AFTER_ZERO",
-    "ZH_NOT_NEGATIONS",
     "ZH_NOT_TARGET_MARKERS",
+    "ZH_NUMERAL",
     "ZH_OPEN_CLASS_FLAGS",
-    "ZH_PRODUCING_VERBS",
-    "ZH_QUESTION_FORMS",
     "ZH_RARE_NAME_COUNT",
     "ZH_TARGET_MARKERS",
-    "ZH_TASKS",
     "ZH_TEMPORAL",
-    "ZH_TRANSLATION_PHRASE",
     "parse_zh_numeral",
 ]
 
@@ -161,37 +147,6 @@ ZH_FIRST_OCCASIONS = frozenset(
 )
 VAGUE_TIME_TAGS = ("part:", "span:", "season:", EVERY_TAG, STEP_ORDER_TAG, OCCASION_TAG)
 
-EN_NEGATORS = frozenset(
-    {"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without",
-     "cannot", "nowhere", "noone", "hardly", "barely"}
-)  # fmt: skip
-
-# Verbs and adjectives that negate the clause they govern: "fail to rise", "unable
-# to sleep". Not "refuse": "my baby refuses the bottle" asks what "how do I get my
-# baby to take a bottle" asks.
-EN_NEGATING_PREDICATES = frozenset({"fail", "unable"})
-
-# Words that ask for something not to happen, or tell of its refusal ("how do I stop
-# my dog from pulling", 煮粥时如何防止溢锅, 婴儿拒绝奶瓶). A prompt with one asks
-# what a prompt with a negator asks ("train my dog not to pull", 怎么煮粥不会溢出来);
-# they are no negators themselves ("prevent colds" does not contradict "colds").
-AVERTING_WORDS = frozenset(
-    {"prevent", "avoid", "stop", "refuse", "防止", "避免", "预防", "防", "拒绝", "杜绝"}
-)
-
-# A problem told, then what to do about it asked ("... what should I do?", ……怎么办);
-# and a result asked to be brought about ("how do I get my cat to ...", 怎么让……).
-PROBLEM_FRAME = re.compile(
-    r"(?:怎么办|咋办|(?:怎么|怎样|如何)(?:解决|处理))[？?。.!！]*$"
-    r"|\bwhat (?:should|can|do) I do\b|\bwhat to do\b",
-    re.IGNORECASE,
-)
-GOAL_FRAME = re.compile(
-    r"(?:怎么|怎样|如何)(?:才能|才可以|能|可以)?(?:让|使|叫)|(?:怎么|怎样|如何)才(?:能|可以|会)?不"
-    r"|\bhow (?:do|can|should) (?:I|you|we) (?:get|make|teach|train)\b|\bhow to (?:get|make)\b",
-    re.IGNORECASE,
-)
-
 # Words for people that stop-word lists hold; in a phrase that trades places with
 # another they still name someone ("can a parrot give a cold to people").
 PERSON_WORDS = frozenset(
@@ -202,10 +157,6 @@ PERSON_WORDS = frozenset(
 # Below this count in jieba's dictionary a word tagged as a name is seldom one
 # (飞多高: 3, 天一亮: 10, 黄牙: 26; 王菲: 44, 巴厘岛: 48, 三亚: 179).
 ZH_RARE_NAME_COUNT = 30
-
-# Words that ask for a cause. "Why does my dog not bark" asks something else than
-# "how do I stop my dog from barking", though both scores and words are close.
-CAUSE_WORDS = frozenset({"why", "cause", "为什么", "为啥", "怎么回事", "原因"})
 
 # Words that make the order of two named things matter ("from A to B", "A than B").
 EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "->", "→", "onto"})
@@ -318,98 +269,21 @@ ZH_FIRST_MEASURES = frozenset("次个位批届轮行列日天场期款部集季�
 # Units that make a number a date or time part.
 ZH_DATE_UNITS = ("年", "月", "日", "号", "点", "时", "分", "岁")
 
-# Output forms a prompt can ask for; two prompts asking for different forms
-# ("a poem about X" vs "an essay about X") want different answers.
-EN_TASKS = {
-    **dict.fromkeys(["poem", "poems", "poetry", "verse", "haiku", "sonnet", "limerick"], "poem"),
-    **dict.fromkeys(["essay", "essays", "article", "articles", "blog"], "essay"),
-    **dict.fromkeys(["story", "stories", "tale", "fable"], "story"),
-    **dict.fromkeys(["quiz", "quizzes", "exam", "test"], "quiz"),
-    **dict.fromkeys(["summary", "summarize", "summarise", "summarizing", "tl;dr"], "summary"),
-    **dict.fromkeys(["email", "e-mail", "letter"], "email"),
-    **dict.fromkeys(["joke", "jokes", "riddle", "riddles"], "joke"),
-    **dict.fromkeys(["song", "songs", "lyrics"], "song"),
-    **dict.fromkeys(["slogan", "slogans", "tagline"], "slogan"),
-    **dict.fromkeys(["outline", "outlines"], "outline"),
-    **dict.fromkeys(["speech", "speeches"], "speech"),
-    **dict.fromkeys(["tweet", "tweets"], "tweet"),
-    **dict.fromkeys(["translate", "translation", "translating"], "translation"),
-    **dict.fromkeys(["report", "reports"], "report"),
-    **dict.fromkeys(["dialogue", "dialog", "conversation"], "dialogue"),
-    **dict.fromkeys(["review", "reviews"], "review"),
-}  # fmt: skip
-
-# A task word asks for that kind of text only where the prompt asks for one to be
-# produced ("write a poem", 写一首诗), not where it asks about one ("how do I
-# transpose a song", 怎么把一首歌转调). Summaries and translations are asked for
-# however the prompt puts it.
-TRANSFORMING_TASKS = frozenset({"summary", "translation"})
-EN_PRODUCING_VERBS = frozenset(
-    {"write", "compose", "create", "make", "generate", "draft", "give", "tell", "produce",
-     "craft", "pen", "prepare", "suggest", "need", "want", "rewrite", "provide", "invent",
-     "sing", "recite", "share", "send"}
-)  # fmt: skip
-ZH_PRODUCING_VERBS = frozenset(
-    {"写", "作", "编", "创作", "生成", "来", "起草", "拟", "讲", "说", "出", "做", "编写",
-     "撰写", "写作", "给", "想要", "需要"}
-)  # fmt: skip
-# Words that make a Chinese prompt ask about a text rather than for one (怎么写诗).
-ZH_ASKING_ABOUT = frozenset({"怎么", "怎样", "如何", "哪些", "什么", "为什么", "怎么样", "多少"})
-
-# Translation asked for without the word "translate": "how do you say X in
-# Spanish", "the French word for X", "X用英语怎么说", "英文怎么讲".
-EN_TRANSLATION_PHRASE = re.compile(
-    r"\b(?i:how (?:do|would|can|could|should) (?:you|i|we|one) say)\b.*\bin [A-Z][a-z]+\b"
-    r"|\b(?:word|term|expression|phrase) for\b.*\bin [A-Z][a-z]+\b"
-    r"|\bthe [A-Z][a-z]+ (?:word|term|expression) for\b"
-)
-ZH_TRANSLATION_PHRASE = re.compile(
-    r"(?:英|中|汉|日|法|德|俄|韩|意大利|西班牙|葡萄牙|阿拉伯)[语文](?:里|中|里面)?"
-    r"(?:(?:怎么|如何|怎样)(?:说|讲|表达|写)|是什么|叫什么)"
-)
-
-ZH_TASKS = {
-    **dict.fromkeys(["诗", "诗歌", "古诗", "绝句", "律诗", "现代诗", "俳句"], "poem"),
-    **dict.fromkeys(["作文", "文章", "论文", "散文", "博客"], "essay"),
-    **dict.fromkeys(["故事", "童话", "寓言"], "story"),
-    **dict.fromkeys(["测验", "考题", "选择题", "试题", "测试题"], "quiz"),
-    **dict.fromkeys(["总结", "摘要", "概括", "归纳"], "summary"),
-    **dict.fromkeys(["邮件", "电子邮件", "信件", "书信"], "email"),
-    **dict.fromkeys(["笑话", "谜语"], "joke"),
-    **dict.fromkeys(["歌", "歌曲", "歌词"], "song"),
-    **dict.fromkeys(["口号", "标语"], "slogan"),
-    **dict.fromkeys(["大纲", "提纲"], "outline"),
-    **dict.fromkeys(["演讲", "演讲稿"], "speech"),
-    **dict.fromkeys(["翻译", "译成", "翻译成"], "translation"),
-    **dict.fromkeys(["报告"], "report"),
-    **dict.fromkeys(["对话"], "dialogue"),
-    **dict.fromkeys(["评论", "书评", "影评"], "review"),
-}  # fmt: skip
-
-# Words starting with a negating character that do not negate.
-ZH_NOT_NEGATIONS = frozenset(
-    {"非常", "不过", "不错", "不断", "不仅", "不但", "无论", "别人", "别的", "不少", "不久",
-     "不同", "未来", "无数", "非洲", "不管", "无比", "莫斯科", "别墅", "特别", "区别", "分别",
-     "不一样", "不相同"}
-)  # fmt: skip
 # Words of likeness that 不 before them turns into "different" (不一样, 不相同).
 ZH_ALIKE = frozenset({"一样", "相同"})
 ZH_NEGATING_PREFIXES = ("不", "没", "未", "无", "非", "别", "勿", "莫")
-# Question forms that contain a negator: A-not-A (能不能, 是不是, 有没有, 可不可以,
-# 喜不喜欢, 新鲜不新鲜) and "了/过 + 没(有)" closing a clause (熟了没有？, 去过没？,
-# 西瓜熟了没有怎么看).
-ZH_QUESTION_FORMS = re.compile(
-    r"([\u4e00-\u9fff]{1,2})[不没]\1"
-    r"|[了过]没有?(?=[呢吗啊呀]?\s*(?:[，,？?。!！]|$|怎么|怎样|如何|咋))"
-)
-
-# Negators whose scope is what follows them. A negated predicate in one word (不好,
-# 不对, 无糖) is read by its prefix instead: it negates the rest of itself.
+# Chinese words that negate what follows them. A negated predicate in one word
+# (不好, 无糖) starts with one of ZH_NEGATING_PREFIXES instead.
 ZH_NEGATORS = frozenset(
     {"不", "没", "没有", "未", "别", "勿", "莫", "非", "无", "不是", "不要", "不会", "不能", "不想",
      "不用", "无法", "并非", "不可", "不可以", "不该", "不应该", "不必", "不需要", "没法",
      "从未", "从不", "绝不", "不再"}
 )  # fmt: skip
+# Words that negate, or ask for something not to happen: a prompt with one can say
+# with an antonym what another says plainly, so the antonym check leaves it alone.
+NEGATING_WORDS = ZH_NEGATORS | frozenset(
+    {"not", "n't", "no", "never", "without", "cannot", "avoid", "prevent", "stop", "防止", "避免"}
+)
 
 ZH_DIRECTION = frozenset(
     {"从", "到", "至", "成", "为", "比", "往", "向", "→", "->", "译成", "转成", "兑", "兑换"}

@@ -20,10 +20,6 @@ only under people, things or abstract things is a noun whatever jieba tagged it.
 jieba's dictionary also tags many common nouns as names (老虎, 湖泊): one Cilin
 keeps with its synonyms is compared as a noun, not a name. And it keeps many
 verb-object phrases as one word (弹钢琴, 喝酒): their object is the noun compared.
-
-Each negation records the content words it applies to ("without a puncture",
-才不会坏), so the negation guard can tell a negated question from an added
-negated condition.
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,77 +111,6 @@ _EN_SUBJECTS = ("nsubj", "nsubjpass", "csubj", "csubjpass", "expl")
 # Dependencies a noun fills: subject, object, object of a preposition.
 _EN_NOUN_PLACES = ("nsubj", "nsubjpass", "dobj", "pobj", "attr")
 _EN_DETERMINERS = ("DT", "PRP$", "WP$")
-
-
-def _english_negated_words(token: Any) -> set[str]:
-    """Content lemmas a negating token applies to, from the parse.
-
-    "without a puncture": the preposition's object; "no sugar": the noun; "not",
-    "never" and the rest: the predicate they attach to and what it governs, but
-    not its subject ("why can't dogs eat grapes" negates eating grapes).
-    """
-    if token.dep_ == "prep" or token.pos_ == "ADP":
-        scope = list(token.subtree)
-    elif token.dep_ == "det":
-        scope = list(token.head.subtree)
-    else:
-        head = token.head
-        subject = {t.i for c in head.children if c.dep_ in _EN_SUBJECTS for t in c.subtree}
-        scope = [t for t in head.subtree if t.i not in subject]
-    return _content_lemmas(scope, token)
-
-
-def _content_lemmas(scope: Iterable[Any], negator: Any) -> set[str]:
-    """Lemmas of the content words in ``scope``, less the negating words."""
-    return {
-        t.lemma_.lower()
-        for t in scope
-        if t.pos_ in _EN_CONTENT
-        and not t.is_stop
-        and t.i != negator.i
-        and t.lower_ not in lexicon.EN_NEGATORS
-    }
-
-
-def _english_negating_predicate(token: Any) -> Any | None:
-    """The clause a verb or adjective that means "not" governs, or None: "fail to
-    rise", "unable to sleep" negate rising and sleeping as "not" would."""
-    if token.lemma_.lower() not in lexicon.EN_NEGATING_PREDICATES:
-        return None
-    return next((c for c in token.children if c.dep_ == "xcomp"), None)
-
-
-def _english_free_of(token: Any) -> str | None:
-    """What "X-free" leaves out ("sugar-free", "chemical-free"), or None."""
-    doc, i = token.doc, token.i
-    if token.lower_ != "free" or i < 2 or doc[i - 1].text != "-":
-        return None
-    return str(doc[i - 2].lemma_).lower()
-
-
-def _english_asks_for(token: Any) -> bool:
-    """Whether a task word ("poem", "speech") is asked for, not asked about: the
-    prompt is the thing alone ("A limerick about a cat"), or the word is the
-    object of a verb of producing that is a request ("write a poem", "can you
-    write me a story", "I need a speech"), not a question of how ("how do I
-    write a poem", "the best way to write a speech")."""
-    if token.dep_ == "ROOT":
-        return True
-    verb = token if token.pos_ == "VERB" else token.head
-    if verb is not token and verb.lemma_.lower() not in lexicon.EN_PRODUCING_VERBS:
-        return False
-    if (
-        verb.dep_ in ("relcl", "acl", "pcomp")
-        or verb.tag_ == "VBG"  # "advice on writing a cover letter"
-        or any(c.lower_ == "how" for c in verb.children)
-    ):
-        return False
-    subjects = {c.lower_ for c in verb.children if c.dep_ in _EN_SUBJECTS}
-    return (
-        not subjects
-        or subjects <= {"you", "me"}
-        or (verb.lemma_.lower() in ("need", "want") and subjects <= {"i", "we"})
-    )
 
 
 def _join_unlike(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -305,11 +230,7 @@ class _Draft:
     quantities: list[str] = field(default_factory=list)
     anchors: list[str] = field(default_factory=list)
     terms: set[str] = field(default_factory=set)
-    tasks: set[str] = field(default_factory=set)
-    negated: bool = False
-    negated_words: set[str] = field(default_factory=set)
     words: list[str] = field(default_factory=list)
-    negation_unclear: bool = False
     directional: bool = False
     flow: tuple[str, ...] = ()
 
@@ -320,12 +241,6 @@ class _Draft:
     def quantity(self, value: str) -> None:
         self.quantities.append(value)
         self.anchors.append(value)
-
-    def negation(self, words: set[str]) -> None:
-        """Record a negation and the content words it applies to (none: unclear)."""
-        self.negated = True
-        self.negated_words |= words
-        self.negation_unclear |= not words
 
     def attach_unit(self, unit: str) -> bool:
         """Append a unit to a quantity just read (3 + 月 -> "3月"); False if none was."""
@@ -340,12 +255,9 @@ class _Draft:
             language=language,
             entities=frozenset(self.entities),
             quantities=frozenset(self.quantities),
-            negated=self.negated,
             anchors=tuple(self.anchors),
             directional=self.directional,
-            tasks=frozenset(self.tasks),
             terms=frozenset(self.terms),
-            negated_words=frozenset() if self.negation_unclear else frozenset(self.negated_words),
             words=tuple(self.words),
             flow=self.flow,
         )
@@ -433,17 +345,6 @@ class PromptPreprocessor:
         compounds = self._english_compounds(doc)
         for token in doc:
             lower = token.lower_
-            task = lexicon.EN_TASKS.get(lower) or lexicon.EN_TASKS.get(token.lemma_.lower())
-            if task is not None:
-                if task in lexicon.TRANSFORMING_TASKS or _english_asks_for(token):
-                    draft.tasks.add(task)
-                continue
-            if token.dep_ == "neg" or lower in lexicon.EN_NEGATORS:
-                draft.negation(_english_negated_words(token))
-            elif (free_of := _english_free_of(token)) is not None:
-                draft.negation({free_of})
-            elif (clause := _english_negating_predicate(token)) is not None:
-                draft.negation(_content_lemmas(clause.subtree, token))
             # "to" marks a direction as a preposition ("from A to B"), not before a
             # verb ("the way to get rid of").
             if lower in lexicon.EN_DIRECTION and not (lower == "to" and token.dep_ == "aux"):
@@ -553,8 +454,6 @@ class PromptPreprocessor:
             for token in doc
             if not (token.is_punct or token.is_space)
         ]  # fmt: skip
-        if lexicon.EN_TRANSLATION_PHRASE.search(text):
-            draft.tasks.add("translation")
         draft.flow = _english_flow(doc)
         return draft.build(text, "en")
 
@@ -635,14 +534,8 @@ class PromptPreprocessor:
     def _chinese(self, text: str, language: str) -> PromptFeatures:
         draft = _Draft()
         stop_words = self._zh.Defaults.stop_words
-        # Yes/no questions built with a negator ask, they do not negate: 能不能,
-        # 是不是, 有没有 (A-not-A), and a closing 了没有 / 过没 ("has it ... yet?").
-        asking = [m.span() for m in lexicon.ZH_QUESTION_FORMS.finditer(text)]
         pairs = self._segments(text)
-        asking_about = not {w.strip() for w, _ in pairs}.isdisjoint(lexicon.ZH_ASKING_ABOUT)
-        end = 0
         for k, (raw, flag) in enumerate(pairs):
-            start, end = end, end + len(raw)
             word = raw.strip()
             if not word:
                 continue
@@ -657,36 +550,6 @@ class PromptPreprocessor:
                     draft.terms.update(ch for ch in word if _CJK.match(ch))
             # A date part keeps its unit, so 3月4日 differs from 4月3日.
             if word in lexicon.ZH_DATE_UNITS and draft.attach_unit(word):
-                continue
-            prefixed = (
-                word.startswith(lexicon.ZH_NEGATING_PREFIXES)
-                and len(word) <= 3
-                and word not in lexicon.ZH_NOT_NEGATIONS
-                # A thing named with a negator (不锈钢, 无花果, 无线网 after 无线) is no negation.
-                and not (
-                    self.thesaurus is not None
-                    and (
-                        self.thesaurus.is_chinese_thing_name(word)
-                        or self.thesaurus.is_chinese_thing_name(word[:2])
-                    )
-                )
-            )
-            if (word in lexicon.ZH_NEGATORS or prefixed) and not any(
-                a < end and start < b for a, b in asking
-            ):
-                # 无糖 negates 糖 in itself; 不会 negates what follows it.
-                rest = [] if word in lexicon.ZH_NEGATORS else [word[1:]]
-                draft.negation(_chinese_negated_words(rest, pairs[k + 1 :], stop_words))
-            # A set phrase ending in a task word asks for it too (中文翻译).
-            task = lexicon.ZH_TASKS.get(word) or (
-                lexicon.ZH_TASKS.get(word[-2:]) if flag == "l" and len(word) > 2 else None
-            )
-            if task is not None:
-                if task in lexicon.TRANSFORMING_TASKS or (
-                    not asking_about
-                    and any(w.strip() in lexicon.ZH_PRODUCING_VERBS for w, _ in pairs[:k])
-                ):
-                    draft.tasks.add(task)
                 continue
             # 转换成, 翻译为, 飞往 end in a marker; 为什么, 到底 and 因为 do not mark one.
             if word in lexicon.ZH_DIRECTION or (
@@ -762,8 +625,6 @@ class PromptPreprocessor:
                 word, flag, pairs[k - 1][1] if k > 0 else ""
             ):
                 draft.anchors.append(word)
-        if lexicon.ZH_TRANSLATION_PHRASE.search(text):
-            draft.tasks.add("translation")
         draft.flow = _chinese_flow(
             draft.words, lambda w: (self._dictionary_tag(w) or "").startswith("v")
         )
@@ -1038,18 +899,3 @@ class PromptPreprocessor:
                 found[-1] = f"{found[-1]}{unit}"
                 break
         return [f for f in found if f is not None]
-
-
-def _chinese_negated_words(
-    rest: list[str], following: list[tuple[str, str]], stop_words: set[str]
-) -> set[str]:
-    """Content words a Chinese negator applies to: the rest of its own word (无糖,
-    不好: kept even where it is a stop word, as 好 is) and the words after it up
-    to the end of the clause (才不会坏, 不应该拉伸)."""
-    words = [w for w in rest if w]
-    for word, flag in following:
-        if flag == "x":
-            break
-        if word not in stop_words and word not in lexicon.ZH_NEGATORS:
-            words.append(word)
-    return set(words)

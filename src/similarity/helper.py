@@ -5,7 +5,7 @@ A stored prompt answers a new one only when all hold:
 1. the cosine similarity of their embeddings is at least ``judge_floor`` (with
    the judge) or ``threshold`` (without);
 2. no guard that is switched on in ``SimilarityConfig`` vetoes the pair
-   (language, named entities, numbers and dates, negation, ...);
+   (language, named entities, numbers and dates, ...);
 3. with the judge on, the pair judge, reading both prompts together, gives a
    probability of at least the threshold its calibration curve sets for
    ``max_false_hit_rate``.
@@ -43,7 +43,7 @@ from src.nlp.features import GuardSettings, PromptFeatures, disagreement
 from src.nlp.preprocessor import PromptPreprocessor, detect_language
 from src.similarity.embedder import Embedder
 from src.similarity.index import VectorIndex, VectorRecord
-from src.similarity.judge import PairJudge
+from src.similarity.judge import PairJudge, judge_folder
 from src.similarity.redis_store import RedisVectorStore
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["PairVerdict", "PreparedPrompt", "SimilarityMatch", "SimilaritySearchHelper"]
 
 #: The guards, by their ``GuardSettings`` field, each judged alone in :class:`PairVerdict`.
-GUARDS = ("language", "entities", "quantities", "negation", "direction", "task", "subject",
-          "substitution")  # fmt: skip
+GUARDS = ("language", "entities", "quantities", "direction", "subject", "substitution")
 
 DEFAULT_NAMESPACE = "default"
 
@@ -185,9 +184,7 @@ class SimilaritySearchHelper:
             language=self.config.check_language,
             entities=self.config.check_entities,
             quantities=self.config.check_quantities,
-            negation=self.config.check_negation,
             direction=self.config.check_direction,
-            task=self.config.check_task,
             subject=self.config.check_subject,
             substitution=self.config.check_substitution,
             min_term_overlap=self.config.min_term_overlap,
@@ -204,7 +201,11 @@ class SimilaritySearchHelper:
             cache_dir=self.config.model_cache_dir,
         )
         self.judge = (
-            PairJudge(cache_dir=self.config.model_cache_dir, device=self.config.device)
+            PairJudge(
+                judge_folder(self.config.judge_model),
+                cache_dir=self.config.model_cache_dir,
+                device=self.config.device,
+            )
             if self.config.judge
             else None
         )

@@ -36,16 +36,23 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ADAPTER_FILE",
     "CALIBRATION_FILE",
+    "JUDGES",
+    "RESEARCH_JUDGE",
     "SHIPPED_JUDGE",
     "Calibration",
     "JudgeError",
     "PairJudge",
     "build_judge",
+    "judge_folder",
     "lora_targets",
 ]
 
 #: The folder that holds the shipped adapter and its calibration.
 SHIPPED_JUDGE = Path(__file__).with_name("judge_model")
+#: The opt-in judge that also learned from research-only data (docs/judge.md).
+RESEARCH_JUDGE = Path(__file__).with_name("judge_model_research")
+#: Judges by the name ``SimilarityConfig.judge_model`` gives them.
+JUDGES = {"default": SHIPPED_JUDGE, "research": RESEARCH_JUDGE}
 ADAPTER_FILE = "adapter.safetensors"
 CALIBRATION_FILE = "calibration.json"
 #: Bumped whenever the folder :func:`build_judge` writes changes.
@@ -146,6 +153,22 @@ class Calibration:
         if not len(curve.thresholds) == len(curve.false_hit_rates) == len(curve.recalls):
             raise JudgeError("calibration arrays differ in length")
         return curve
+
+
+def judge_folder(name: str) -> Path:
+    """The folder of the judge ``name``: ``"default"``, ``"research"`` or a path.
+
+    Raises:
+        JudgeError: ``name`` is neither a known judge nor a folder with an adapter.
+    """
+    folder = JUDGES.get(name) or Path(name).expanduser()
+    if not (folder / ADAPTER_FILE).is_file():
+        known = ", ".join(repr(k) for k in JUDGES)
+        raise JudgeError(
+            f"judge_model {name!r}: no {ADAPTER_FILE} in {folder} "
+            f"(give {known} or a folder written by 'python -m src train-judge')"
+        )
+    return folder
 
 
 def _file_digest(path: Path) -> str:
