@@ -58,6 +58,7 @@ __all__ = [
     "ZH_RARE_NAME_COUNT",
     "ZH_TARGET_MARKERS",
     "ZH_TEMPORAL",
+    "canonical_number",
     "parse_zh_numeral",
 ]
 
@@ -344,3 +345,18 @@ def parse_zh_numeral(text: str) -> int | None:
             section += (1 if digit is None else digit) * unit
         digit = None
     return total + section + (digit or 0)
+
+
+def canonical_number(text: str) -> str | None:
+    """A canonical string for a written number, or None."""
+    text = text.lower().replace(",", "")
+    ordinal = EN_ORDINAL_SUFFIX.match(text)
+    if ordinal:
+        text = ordinal.group(1)
+    try:
+        value = float(text)
+    except ValueError:
+        value = EN_NUMBER_WORDS.get(text)  # type: ignore[assignment]
+        if value is None:
+            return None
+    return f"{value:g}"

@@ -39,7 +39,8 @@ from src.cache.redis_backend import (
 )
 from src.config import CacheConfig, SimilarityConfig
 from src.errors import CacheClearError, HandlerStateError
-from src.nlp.features import GuardSettings, PromptFeatures, disagreement
+from src.nlp.features import PromptFeatures
+from src.nlp.guards import GuardSettings, disagreement
 from src.nlp.preprocessor import PromptPreprocessor, detect_language
 from src.similarity.embedder import Embedder
 from src.similarity.index import VectorIndex, VectorRecord
