@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from src.nlp import lexicon
 from src.nlp.features import FUNCTION_WORD, PromptFeatures
 
-__all__ = ["GuardSettings", "SameMeaning", "disagreement"]
+__all__ = ["CHECKS", "GuardSettings", "Relations", "SameMeaning", "disagreement"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,51 +44,100 @@ def disagreement(
     same: SameMeaning | None = None,
     opposite: SameMeaning | None = None,
 ) -> str | None:
-    """Why two prompts ask different things, or None when every enabled guard agrees.
+    """The name of the first enabled guard that finds the prompts ask different
+    things, or None when every enabled guard agrees.
 
-    ``same`` lets the entity and subject guards accept a synonym in place of a word
-    (fridge / refrigerator, 益处 / 好处); without it only the words themselves count.
-    ``opposite`` (``Thesaurus.opposite``) lets the direction guard see antonyms that
-    only one prompt says each (lose / gain weight).
+    ``same`` (``Thesaurus.same``) lets a guard accept a synonym in place of a word;
+    without it only the words themselves count. ``opposite``
+    (``Thesaurus.opposite``) lets the direction guard see antonyms.
     """
     if a.language == "other" or b.language == "other":
         return "language without a pipeline"
-    if guards.language and a.language != b.language:
-        return "language"
-    if guards.entities and (_unmatched(a, b, same) or _unmatched(b, a, same)):
-        return "entities"
-    if guards.quantities and _quantities_differ(
-        a.quantities, b.quantities, implied=not (_ordinal(a) or _ordinal(b))
-    ):
-        return "quantities"
-    if guards.subject and _uncovered_nouns(a, b, same) and _uncovered_nouns(b, a, same):
-        return "subject"
-    if (
-        guards.substitution
-        and (swaps := _swaps(a, b))
-        and not any(
-            _same_stem(x, y)
-            or (same is not None and same(x, y))
-            or _same_aspect(x, y)
-            or _abbreviated(x, a, b)
-            or _contracted(x, y)
-            for x, y in swaps
-        )
-    ):
-        return "substitution"
-    if guards.direction and (
+    relations = Relations(same, opposite)
+    for name, differs in CHECKS:
+        if getattr(guards, name) and differs(a, b, relations):
+            return name
+    floor = guards.min_term_overlap_zh if a.language in ("zh", "mixed") else guards.min_term_overlap
+    if floor > 0 and too_few_shared_terms(a, b, floor):
+        return "terms"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Relations:
+    """What the thesaurus says of two words, where one is loaded."""
+
+    same: SameMeaning | None = None
+    opposite: SameMeaning | None = None
+
+
+def languages_differ(a: PromptFeatures, b: PromptFeatures, _: Relations) -> bool:
+    """An answer is written in its prompt's language: a prompt in another language
+    wants another answer, whatever it means."""
+    return a.language != b.language
+
+
+def names_differ(a: PromptFeatures, b: PromptFeatures, r: Relations) -> bool:
+    """A question about one named thing is not a question about another. A name the
+    other prompt spells out, abbreviates or names by a synonym is the same name."""
+    return bool(_unmatched(a, b, r.same) or _unmatched(b, a, r.same))
+
+
+def quantities_differ(a: PromptFeatures, b: PromptFeatures, _: Relations) -> bool:
+    """Another number, date or time asks for another answer; one said by one prompt
+    only as a setting (a part of the day, a season) does not."""
+    return _quantities_differ(a.quantities, b.quantities, implied=not (_ordinal(a) or _ordinal(b)))
+
+
+def subjects_differ(a: PromptFeatures, b: PromptFeatures, r: Relations) -> bool:
+    """Two prompts that each name a thing the other does not mention ask about two
+    things."""
+    return bool(_uncovered_nouns(a, b, r.same) and _uncovered_nouns(b, a, r.same))
+
+
+def word_substituted(a: PromptFeatures, b: PromptFeatures, r: Relations) -> bool:
+    """Two prompts that differ in one content word ask the same thing only if the
+    two words do: the same stem, synonyms, one aspect, or a name and its short form."""
+    swaps = _swaps(a, b)
+    return bool(swaps) and not any(
+        _same_stem(x, y)
+        or (r.same is not None and r.same(x, y))
+        or _same_aspect(x, y)
+        or _abbreviated(x, a, b)
+        or _contracted(x, y)
+        for x, y in swaps
+    )
+
+
+def direction_reversed(a: PromptFeatures, b: PromptFeatures, r: Relations) -> bool:
+    """Where order matters, the reverse asks something else: two named things trading
+    places around the same words, a move or change with source and target
+    swapped, opposite words beside the same word, or antonyms each prompt says
+    alone."""
+    return (
         _transposed(a.words, b.words)
         or _reversed_flow(a.flow, b.flow)
         or _opposed(a.words, b.words)
-        or (opposite is not None and _antonymous(a, b, opposite))
-    ):
-        return "direction"
-    floor = guards.min_term_overlap_zh if a.language in ("zh", "mixed") else guards.min_term_overlap
-    if floor > 0:
-        union = a.terms | b.terms
-        if not union or len(a.terms & b.terms) / len(union) < floor:
-            return "terms"
-    return None
+        or (r.opposite is not None and _antonymous(a, b, r.opposite))
+    )
+
+
+def too_few_shared_terms(a: PromptFeatures, b: PromptFeatures, floor: float) -> bool:
+    """Prompts that share too small a part of their content words (Jaccard overlap
+    below ``floor``) are about different things."""
+    union = a.terms | b.terms
+    return not union or len(a.terms & b.terms) / len(union) < floor
+
+
+#: The guards in the order they are asked, by their ``GuardSettings`` switch.
+CHECKS: tuple[tuple[str, Callable[[PromptFeatures, PromptFeatures, Relations], bool]], ...] = (
+    ("language", languages_differ),
+    ("entities", names_differ),
+    ("quantities", quantities_differ),
+    ("subject", subjects_differ),
+    ("substitution", word_substituted),
+    ("direction", direction_reversed),
+)
 
 
 def _same_aspect(x: str, y: str) -> bool:

@@ -40,7 +40,7 @@ from src.cache.redis_backend import (
 from src.config import CacheConfig, SimilarityConfig
 from src.errors import CacheClearError, HandlerStateError
 from src.nlp.features import PromptFeatures
-from src.nlp.guards import GuardSettings, disagreement
+from src.nlp.guards import CHECKS, GuardSettings, disagreement
 from src.nlp.preprocessor import PromptPreprocessor, detect_language
 from src.similarity.embedder import Embedder
 from src.similarity.index import VectorIndex, VectorRecord
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["PairVerdict", "PreparedPrompt", "SimilarityMatch", "SimilaritySearchHelper"]
 
 #: The guards, by their ``GuardSettings`` field, each judged alone in :class:`PairVerdict`.
-GUARDS = ("language", "entities", "quantities", "direction", "subject", "substitution")
+GUARDS = tuple(name for name, _ in CHECKS)
 
 DEFAULT_NAMESPACE = "default"
 
