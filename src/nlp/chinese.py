@@ -50,7 +50,7 @@ def _chinese_flow(words: list[str], is_verb: Callable[[str], bool]) -> tuple[str
         return next((w for w in plain[i + 1 :] if w not in lexicon.ZH_FLOW_SKIP), None)
 
     source = target = None
-    # 把这句话从中文翻译成英文: 把 marks what is moved, 从 where it comes from.
+    # 把 marks what is moved, 从 where it comes from; with both, 从 names the source.
     start = "从" if "从" in plain else "把"
     for i, word in enumerate(plain):
         if word == start and source is None:
@@ -214,11 +214,10 @@ class ChineseReader:
         a numeral or a verb's target marker cut apart.
 
         Where text runs outside its dictionary, jieba's HMM makes up words, and
-        these may swallow a negator, a preposition, a particle or a number (绿植对猫不
-        in 哪些绿植对猫不安全, 取不 in 取不下来, 练三 in 每天练三小时), hiding a
-        negation, a noun or a number. Such a word is cut again without the HMM at
-        those words, and the runs between them are cut as text of their own
-        (绿植 / 对 / 猫 / 不, 练 / 三).
+        these may swallow a negator, a preposition, a particle or a number with
+        the characters beside it, hiding a negation, a noun or a number. Such a
+        word is cut again without the HMM at those words, and the runs between
+        them are cut as text of their own.
         """
         pairs: list[tuple[str, str]] = []
         for piece in self._posseg.cut(text):
@@ -310,7 +309,8 @@ class ChineseReader:
 
         jieba's "other proper noun" tag (``nz``) covers brands and common words alike
         in its dictionary (淘宝, 新手机, 卡纸), and a name its HMM makes up from
-        characters outside the dictionary is often none (养才 in 怎样养才会开花).
+        characters outside the dictionary is often none (a verb glued to the
+        particle after it).
         So is a name its dictionary counts as rare: it lists many words seen a few
         times in its corpus as names that are none (飞多高, 天一亮, 长牙, 双肩包,
         马克杯), while names in use are counted far more often (巴厘岛, 王菲, 三亚).

@@ -48,8 +48,8 @@ def _roman_number(token: Any) -> str | None:
 
 def _english_flow(doc: Any) -> tuple[str, ...]:
     """``(source, target)`` of a move or a change: the object of "from" and of "to"
-    / "into" / "onto" ("from PayPal to my bank account"), or, without "from", the
-    object of the verb "to" belongs to ("convert Celsius to Fahrenheit")."""
+    / "into" / "onto" ("from X to Y"), or, without "from", the object of the verb
+    "to" belongs to ("convert X to Y")."""
     source = target = moved = None
     for token in doc:
         if token.dep_ != "prep":
@@ -86,8 +86,7 @@ def _in_noun_place(token: Any) -> bool:
     if any(c.dep_ in ("pobj", "pcomp") for c in token.children) or (
         token.pos_ == "ADP" and any(c.dep_ == "prep" for c in token.children)
     ):
-        # A preposition with its object: "each day as a beginner", "the trick
-        # behind making a coin vanish", "the smell out of my thermos".
+        # A preposition with its object ("as an X", "out of my X") is no noun.
         return False
     if token.dep_ in _EN_NOUN_PLACES and any(
         c.dep_ in ("amod", "poss", "compound") for c in token.children
@@ -106,8 +105,8 @@ def _in_noun_place(token: Any) -> bool:
 
 def _do_supported(token: Any) -> bool:
     """Whether a word the small model tagged as a noun carries a "do" auxiliary,
-    which only a verb takes: it misreads questions ("how does a heat pump *work*",
-    "what does a bonsai *need*", "why do cats *purr*") more often than statements."""
+    which only a verb takes: it misreads the verb of a do-question ("how does
+    an X *work*") more often than the verb of a statement."""
     return any(c.dep_ == "aux" and c.lemma_.lower() == "do" for c in token.children)
 
 
@@ -188,9 +187,8 @@ class EnglishReader:
             kept = not token.is_stop or (
                 token.ent_type_ in lexicon.ENTITY_LABELS and not token.is_lower
             )
-            # "a stiff back", "my bad back", "a fresh tattoo": the tagger calls "back"
-            # and "tattoo" adverbs (and spaCy lists "back" as a stop word), but after a
-            # determiner such a word is a noun.
+            # The tagger calls some nouns adverbs, and spaCy lists a few as stop
+            # words, but a word that ends a phrase after a determiner is a noun.
             in_noun_place = (
                 (token.pos_ in ("ADV", "ADP") or (token.is_stop and token.pos_ == "ADJ"))
                 and _in_noun_place(token)
@@ -243,7 +241,7 @@ class EnglishReader:
         """Whether an -ing form names an activity as a noun would: the object of a verb
         or preposition, with no object of its own ("go skydiving", "teach myself
         juggling", "better at knitting"), and a noun in WordNet. After a preposition
-        of time it sets the scene ("rest after cooking")."""
+        of time it sets the scene ("after X-ing")."""
         return (
             token.tag_ == "VBG"
             and (
@@ -257,8 +255,8 @@ class EnglishReader:
 
     def _english_verb_as_name(self, token: Any) -> bool:
         """Whether the small model took a verb for a name: one it tagged as a verb
-        ("buff out scratches" as a person), or a lower-case word it tagged as a proper
-        noun that WordNet knows as a verb ("should green tea brew")."""
+        (a verb at the start of a request), or a lower-case word it tagged as a
+        proper noun that WordNet knows as a verb."""
         if token.pos_ == "VERB":
             return True
         return (
@@ -284,8 +282,8 @@ class EnglishReader:
 
     def _common_noun_as_name(self, token: Any) -> bool:
         """Whether the recogniser named a word that the tagger calls a common noun,
-        written lower case, that WordNet lists as a noun ("a beginner magician" as a
-        nationality): a thing, compared as the other nouns are."""
+        written lower case, that WordNet lists as a noun: a thing, compared as the
+        other nouns are."""
         return (
             token.pos_ == "NOUN"
             and token.is_lower

@@ -31,8 +31,8 @@ class PromptFeatures:
             lemmas (Chinese: as segmented), function words marked with a leading
             ``FUNCTION_WORD`` ("·the"); for the substitution guard.
         flow: ``(source, target)`` where the prompt moves or turns one thing into
-            another ("from London to York", "convert Celsius to Fahrenheit",
-            从广州到深圳, 把人民币换成美元); empty when it names no such pair.
+            another ("from X to Y", "convert X to Y", 从X到Y, 把X换成Y); empty
+            when it names no such pair.
     """
 
     text: str

@@ -175,8 +175,8 @@ def _activity_of_agent(word: str) -> str | None:
     """What a word for someone who does a thing says is done: "surf" of surfer,
     "swim" of swimmer, 养蜂 of 养蜂人; None for other words.
 
-    A prompt that says the activity names the person by it ("what board should a
-    new surfer start on" / "what size surfboard should a beginner use").
+    A prompt that names the activity's gear or place names the person who does it
+    as well.
     """
     if word.isascii():
         for suffix in lexicon.EN_AGENT_SUFFIXES:
@@ -278,17 +278,15 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     """``a``'s subject nouns that ``b`` says nothing of.
 
     Two prompts that each name a thing the other lacks ask about different
-    things ("how long do cats live" / "how long do dogs live"); one that only
-    adds a word usually rephrases ("how long do cats live" / "what is the
-    lifespan of a cat"), so the guard fires on a swap, not on an addition.
+    things (X / Y); one that only adds a word usually rephrases, so the guard
+    fires on a swap, not on an addition.
     A noun is covered when ``b`` has it, a word of the same stem (meaning /
     mean, bacterium / bacteria), or, in Chinese, every one of its characters
     (光速 / 光的速度), or, given ``same``, a synonym of it (fridge / refrigerator).
     """
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
     # A word both prompts say stands for itself: it cannot also stand in for another
-    # of ``a``'s nouns as a synonym (the violin's "strings" / "cello strings": a cello
-    # is a kind of "string" in WordNet, and "string" is said on both sides).
+    # of ``a``'s nouns as a synonym, though WordNet may relate the two.
     # The head of a two-word noun stands for that noun only: "bag" in "sleeping bag"
     # does not cover a backpack as any bag would.
     heads = {w.rsplit(" ", 1)[1] for w in b.anchors if " " in w}
@@ -491,9 +489,7 @@ def _content_word_beside(words: tuple[str, ...], i: int, step: int) -> str | Non
 
 def _transposed(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Whether two prompts say the same words but two phrases, apart from each
-    other, trade places: "speakers of Spanish understand Portuguese" / "speakers
-    of Portuguese understand Spanish", "does Bitcoin follow the stock market" /
-    "does the stock market follow Bitcoin", 从北京到上海 / 从上海到北京.
+    other, trade places: "does X follow Y" / "does Y follow X", 从X到Y / 从Y到X.
 
     The words before, between and after the two phrases are the same in both, so
     each phrase now fills the other's role. Neighbours that trade places
@@ -602,13 +598,12 @@ def _quantities_differ(a: frozenset[str], b: frozenset[str], *, implied: bool = 
     """Whether two prompts' numbers, dates and times disagree.
 
     A vague time (a part of the day, a season, "how many hours", "the first time")
-    that only one prompt names usually sets the scene of the same question ("how much sleep
-    does an adult need each night"); any number, date or day, and two vague
+    that only one prompt names usually sets the scene of the same question; any
+    number, date or day, and two vague
     times of one kind that differ (morning / evening, summer / winter), still count.
     So, given ``implied``, does a one or two said where the other prompt says no
-    number at all: other words say as much ("join two wires" / "solder wires
-    together", "a one-day hike" / "a day hike"). Not an ordinal: "the first person
-    on the moon" / "the last person".
+    number at all: other words say as much ("two X" / "X together", "a one-day X"
+    / "a day X"). Not an ordinal: "the first X" / "the last X".
     """
     if a == b:
         return False

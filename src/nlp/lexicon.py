@@ -185,7 +185,7 @@ FRAME_NOUNS = frozenset(
      "habit", "习惯", "毛病",
      # The knack of doing it: "what's the trick to", "the secret of", 有什么诀窍.
      "trick", "secret", "technique", "knack", "诀窍", "窍门", "要领",
-     # What a thing is for or what governs it: "the role of a notary" asks what a notary does.
+     # What a thing is for or what governs it: "the role of an X" asks what an X does.
      "role", "function", "purpose", "rule", "作用", "用途", "功能", "职责", "规则", "内容"}
 )  # fmt: skip
 
@@ -220,7 +220,7 @@ OPPOSITES = {
 }
 
 # Nouns naming the aspect of a topic a question asks about, grouped by what they ask:
-# "the *symptoms* of flu" and "the *signs* of flu" ask the same. A word covers any
+# "the *symptoms* of X" and "the *signs* of X" ask the same. A word covers any
 # word of its group; two groups still differ (symptoms / causes).
 ASPECTS = {
     word: aspect
@@ -292,7 +292,7 @@ ZH_DIRECTION = frozenset(
 
 # Direction markers that jieba keeps inside longer words (转换成, 翻译为...).
 ZH_DIRECTION_IN_WORDS = ("成", "为", "到", "往", "至")
-# Words before the target of a move ("to"): 从广州到深圳, 怎么从机场去市中心.
+# Words before the target of a move ("to"): 从X到Y, 从X去Y.
 ZH_TARGET_MARKERS = frozenset({"到", "去", "往", "至", "成", "兑换", "兑"})
 # Words ending like a marker of a change's target (为, 到) that mark none: "because",
 # "think", "as", "get", "feel", "meet", "come to think", "until".
