@@ -40,7 +40,6 @@ def make_record(i: int, rng: np.random.Generator) -> VectorRecord:
         entities=frozenset({f"country {i}"}),
         quantities=frozenset({str(i)}),
         anchors=("capital", "city", str(i)),
-        directional=False,
         terms=frozenset({"capital", "city", "country", "number"}),
         words=("·what", "be", "·the", "capital", "city", "·of", "country", "number", str(i)),
     )

@@ -67,7 +67,7 @@ async def test_english_features(nlp) -> None:
     assert f.language == "en"
     assert {"madrid", "lisbon"} <= f.entities
     assert {"2", "weekday:4"} <= f.quantities
-    assert f.directional
+    assert f.flow == ("madrid", "lisbon")
     assert f.anchors.index("madrid") < f.anchors.index("lisbon")
 
 
@@ -76,7 +76,7 @@ async def test_chinese_features(nlp) -> None:
     assert f.language == "zh"
     assert {"成都", "重庆"} <= f.entities
     assert "3" in f.quantities
-    assert f.directional
+    assert f.flow == ("成都", "重庆")
 
 
 async def test_number_words_and_digits_agree(nlp) -> None:

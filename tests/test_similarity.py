@@ -156,7 +156,7 @@ def record(i: int, namespace: str = "ns", dim: int = 8) -> VectorRecord:
 
     features = PromptFeatures(
         text=f"t{i}", language="en", entities=frozenset(), quantities=frozenset(),
-        anchors=(), directional=False, terms=frozenset(),
+        anchors=(), terms=frozenset(),
     )  # fmt: skip
     return VectorRecord(f"e{i}", namespace, "fp", features, 1e12, vector)
 

@@ -106,11 +106,6 @@ class ChineseReader:
             # A date part keeps its unit, so 3月4日 differs from 4月3日.
             if word in lexicon.ZH_DATE_UNITS and draft.attach_unit(word):
                 continue
-            # 转换成, 翻译为, 飞往 end in a marker; 为什么, 到底 and 因为 do not mark one.
-            if word in lexicon.ZH_DIRECTION or (
-                word.endswith(lexicon.ZH_DIRECTION_IN_WORDS) and word not in stop_words
-            ):
-                draft.directional = True
             tag = lexicon.ZH_TEMPORAL.get(word)
             if tag is not None:
                 draft.quantity(tag)

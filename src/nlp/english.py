@@ -126,10 +126,6 @@ class EnglishReader:
         compounds = self._english_compounds(doc)
         for token in doc:
             lower = token.lower_
-            # "to" marks a direction as a preposition ("from A to B"), not before a
-            # verb ("the way to get rid of").
-            if lower in lexicon.EN_DIRECTION and not (lower == "to" and token.dep_ == "aux"):
-                draft.directional = True
             if token.is_punct or token.is_space:
                 continue
             if _pronoun_one(token):

@@ -22,9 +22,6 @@ class PromptFeatures:
         entities: Lower-cased names: people, places, organisations, products...
         quantities: Canonical numbers, dates and times (``"3"``, ``"month:3"``, ``"day:+1"``).
         anchors: Entities, quantities and nouns in order of appearance.
-        directional: Whether a word marks a direction ("from A to B", "A than
-            B", 从A到B). Kept in stored records; the direction guard reads
-            ``flow`` and the word order instead.
         terms: Content words (English lemmas; Chinese content characters), for
             overlap checks.
         words: The prompt's words in order, punctuation left out: content words as
@@ -40,7 +37,6 @@ class PromptFeatures:
     entities: frozenset[str]
     quantities: frozenset[str]
     anchors: tuple[str, ...]
-    directional: bool
     terms: frozenset[str]
     words: tuple[str, ...] = ()
     flow: tuple[str, ...] = ()
@@ -53,7 +49,6 @@ class PromptFeatures:
             "entities": sorted(self.entities),
             "quantities": sorted(self.quantities),
             "anchors": list(self.anchors),
-            "directional": self.directional,
             "terms": sorted(self.terms),
             "words": list(self.words),
             "flow": list(self.flow),
@@ -68,7 +63,6 @@ class PromptFeatures:
             entities=frozenset(data["entities"]),
             quantities=frozenset(data["quantities"]),
             anchors=tuple(data["anchors"]),
-            directional=bool(data["directional"]),
             terms=frozenset(data["terms"]),
             # Records written before word order was kept: no substitution check.
             words=tuple(data.get("words", ())),
@@ -87,7 +81,6 @@ class FeatureDraft:
     anchors: list[str] = field(default_factory=list)
     terms: set[str] = field(default_factory=set)
     words: list[str] = field(default_factory=list)
-    directional: bool = False
     flow: tuple[str, ...] = ()
 
     def entity(self, name: str) -> None:
@@ -112,7 +105,6 @@ class FeatureDraft:
             entities=frozenset(self.entities),
             quantities=frozenset(self.quantities),
             anchors=tuple(self.anchors),
-            directional=self.directional,
             terms=frozenset(self.terms),
             words=tuple(self.words),
             flow=self.flow,

@@ -12,7 +12,6 @@ __all__ = [
     "ENTITY_LABELS",
     "EN_AGENT_SUFFIXES",
     "EN_DAYTIME_BEFORE",
-    "EN_DIRECTION",
     "EN_EVERY",
     "EN_INFLECTIONS",
     "EN_NUMBER_WORDS",
@@ -40,7 +39,6 @@ __all__ = [
     "ZH_AGENT_SUFFIXES",
     "ZH_ALIKE",
     "ZH_DATE_UNITS",
-    "ZH_DIRECTION",
     "ZH_DIRECTION_IN_WORDS",
     "ZH_ENTITY_FLAGS",
     "ZH_FIRST_MEASURES",
@@ -158,9 +156,6 @@ PERSON_WORDS = frozenset(
 # Below this count in jieba's dictionary a word tagged as a name is seldom one
 # (飞多高: 3, 天一亮: 10, 黄牙: 26; 王菲: 44, 巴厘岛: 48, 三亚: 179).
 ZH_RARE_NAME_COUNT = 30
-
-# Words that make the order of two named things matter ("from A to B", "A than B").
-EN_DIRECTION = frozenset({"to", "from", "into", "than", "vs", "vs.", "versus", "->", "→", "onto"})
 
 # jieba part-of-speech flags of names: people, places, organisations, other proper
 # nouns, and Latin-script words (product and technology names in Chinese text).
@@ -284,10 +279,6 @@ ZH_NEGATORS = frozenset(
 # with an antonym what another says plainly, so the antonym check leaves it alone.
 NEGATING_WORDS = ZH_NEGATORS | frozenset(
     {"not", "n't", "no", "never", "without", "cannot", "avoid", "prevent", "stop", "防止", "避免"}
-)
-
-ZH_DIRECTION = frozenset(
-    {"从", "到", "至", "成", "为", "比", "往", "向", "→", "->", "译成", "转成", "兑", "兑换"}
 )
 
 # Direction markers that jieba keeps inside longer words (转换成, 翻译为...).
