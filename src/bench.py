@@ -286,7 +286,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         server = RedisServer(Path(tempfile.mkdtemp(prefix="evllm-bench-redis-"))).start()
         redis_url = server.url
     factory = EnhancedLLMFactory()
-    similarity = SimilarityConfig(enabled=not args.no_semantic, lookup_policy=args.lookup_policy)
+    similarity = SimilarityConfig(
+        enabled=not args.no_semantic,
+        lookup_policy=args.lookup_policy,
+        worker_nice=args.worker_nice,
+    )
     handler = await factory.create_system(
         vllm_config=VLLMConfig(model=model, max_model_len=max_model_len, enforce_eager=True),
         cache_config=CacheConfig(redis_url=redis_url, key_prefix=f"bench-{uuid.uuid4().hex[:8]}:"),
@@ -421,6 +425,7 @@ def summarise(args: argparse.Namespace, model: str, startup_s: float, runs: list
             "hit_rounds": args.hit_rounds,
             "semantic": not args.no_semantic,
             "lookup_policy": args.lookup_policy,
+            "worker_nice": args.worker_nice,
             "prompts": str(args.prompts),
         },
         "miss_first_output_overhead_ratio": max(
@@ -548,6 +553,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--hit-rounds", type=int, default=40, help="hits timed per level")
     parser.add_argument("--lookup-policy", choices=("race", "hold"), default="race")
+    parser.add_argument(
+        "--worker-nice", type=int, default=0, help="SimilarityConfig.worker_nice (0-19)"
+    )
     parser.add_argument("--no-semantic", action="store_true", help="exact cache only")
     parser.add_argument(
         "--poll-ms",
