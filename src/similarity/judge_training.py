@@ -253,7 +253,7 @@ def train_judge(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
-        running += float(loss)
+        running += loss.item()
         if log_every and (step + 1) % log_every == 0:
             logger.info("step %d/%d loss %.4f (%.0f s)", step + 1, settings.steps,
                         running / log_every, time.perf_counter() - began)  # fmt: skip
@@ -322,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # Progress shows even when the caller configured logging first (python -m src).
+    logger.setLevel(logging.INFO)
     settings = TrainSettings(
         steps=args.steps, limit=args.limit, seed=args.seed, research=args.research
     )

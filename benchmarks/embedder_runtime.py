@@ -1,0 +1,135 @@
+"""The embedder at full precision against an int8 copy: speed, size and agreement.
+
+    .venv/bin/python -m benchmarks.embedder_runtime [--limit 300] [--rounds 30] [--threads N]
+
+Loads the default embedder (multilingual-e5-small, as the cache serves it) and
+a copy whose linear layers are quantised to int8 by PyTorch's dynamic
+quantisation (weights int8, activations quantised per batch; no calibration
+data). Both run the same texts, interleaved so that both see the same load:
+
+- **speed**: median milliseconds per call for one text (a lone miss) and for a
+  batch of 16 (the batcher under load);
+- **size**: bytes of the weights;
+- **agreement**: the cosine between the two vectors of each text, and, on
+  labelled pairs, how many pairs change side of the cosine threshold (0.93)
+  and of the judge's floor (0.85), with each model's recall and false hits at
+  0.93.
+
+The pairs are the first ``--limit`` rows of each public set in
+``../shared/datasets`` (only cosine is read; nothing is trained or tuned).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse
+import copy
+import io
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from src.config import SimilarityConfig
+from src.similarity.judge_data import Pair, read_pairs
+from src.similarity.models import resolve_model
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SETS = ("pawsx_en_dev", "pawsx_zh_dev", "lcqmc_dev", "bq_dev", "mrpc_train")
+
+
+def load_models() -> tuple[Any, Any]:
+    """The embedder as served, and its dynamically quantised int8 copy."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from torch.ao.quantization import quantize_dynamic
+
+    model = SentenceTransformer(resolve_model(None, None), device="cpu")
+    with warnings.catch_warnings():
+        # PyTorch marks eager-mode quantisation for removal in favour of torchao,
+        # which is not installed here; the kernels it uses are the same.
+        warnings.simplefilter("ignore")
+        quantised = quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+    return model, quantised
+
+
+def weight_bytes(model: Any) -> int:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+def encode(model: Any, texts: list[str]) -> np.ndarray:
+    prompt = "query" if "query" in (model.prompts or {}) else None
+    return np.asarray(model.encode(texts, prompt_name=prompt, batch_size=16,
+                                   normalize_embeddings=True, convert_to_numpy=True))  # fmt: skip
+
+
+def time_calls(
+    models: dict[str, Any], texts: list[str], size: int, rounds: int
+) -> dict[str, float]:
+    """Median ms per call of ``size`` texts, the models taking turns each round."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for r in range(rounds):
+        batch = [texts[(r * size + i) % len(texts)] for i in range(size)]
+        for name, model in models.items():
+            began = time.perf_counter()
+            encode(model, batch)
+            times[name].append((time.perf_counter() - began) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def rates(scores: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float]:
+    served = scores >= threshold
+    return float(served[same].mean()), float(served[~same].mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=300, help="pairs read per set")
+    parser.add_argument("--rounds", type=int, default=30, help="timed calls per size")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = SimilarityConfig()
+    pairs: list[Pair] = []
+    for name in SETS:
+        pairs += read_pairs(SHARED / f"{name}.jsonl")[: args.limit]
+    full, int8 = load_models()
+    models = {"fp32": full, "int8": int8}
+    texts = [t for p in pairs for t in (p.a, p.b)]
+    encode(full, texts[:16]), encode(int8, texts[:16])  # warm-up
+    one = time_calls(models, texts, 1, args.rounds)
+    sixteen = time_calls(models, texts, 16, args.rounds)
+    vectors = {name: encode(model, texts) for name, model in models.items()}
+    agreement = np.sum(vectors["fp32"] * vectors["int8"], axis=1)
+    same = np.array([p.same for p in pairs])
+    scores = {name: np.sum(v[0::2] * v[1::2], axis=1) for name, v in vectors.items()}
+    print(f"{len(pairs)} pairs, {len(texts)} texts, torch threads {torch.get_num_threads()}")
+    print(f"{'':8}{'1 text ms':>11}{'16 texts ms':>13}{'weights MB':>12}"
+          f"{'recall@0.93':>13}{'false@0.93':>12}")  # fmt: skip
+    for name, model in models.items():
+        recall, false = rates(scores[name], same, settings.threshold)
+        print(f"{name:8}{one[name]:>11.1f}{sixteen[name]:>13.1f}"
+              f"{weight_bytes(model) / 1e6:>12.1f}{recall:>13.3f}{false:>12.3f}")  # fmt: skip
+    print(f"cosine(fp32, int8) per text: mean {agreement.mean():.4f}, "
+          f"min {agreement.min():.4f}")  # fmt: skip
+    for threshold in (settings.threshold, settings.judge_floor):
+        sides = (scores["fp32"] >= threshold) != (scores["int8"] >= threshold)
+        print(f"pairs on another side of {threshold}: {int(sides.sum())} of {len(pairs)}")
+
+
+if __name__ == "__main__":
+    main()
