@@ -14,7 +14,6 @@ from src.similarity.judge import (
     ADAPTER_FILE,
     CALIBRATION_FILE,
     JUDGES,
-    SHIPPED_JUDGE,
     Calibration,
     JudgeError,
     PairJudge,
@@ -145,8 +144,12 @@ async def judge():
     await judge.stop()
 
 
-def test_the_shipped_adapter_is_small() -> None:
-    assert (SHIPPED_JUDGE / ADAPTER_FILE).stat().st_size <= 10 * 1024 * 1024
+@pytest.mark.parametrize("name", ["default", "research"])
+def test_each_shipped_adapter_is_small_and_calibrated(name: str) -> None:
+    folder = judge_folder(name)
+    assert (folder / ADAPTER_FILE).stat().st_size <= 10 * 1024 * 1024
+    curve = read_calibration(folder)
+    assert 0.0 < curve.threshold_for(0.02) < 1.0
 
 
 # Clear cases in both languages: (a, b, same).
@@ -169,6 +172,18 @@ async def test_the_shipped_judge_separates_clear_pairs(judge) -> None:
     probabilities = await judge.score([(a, b) for a, b, _ in CLEAR])
     verdicts = [bool(p >= threshold) for p in probabilities]
     assert verdicts == [same for _, _, same in CLEAR], list(zip(CLEAR, probabilities, strict=True))
+
+
+async def test_the_research_judge_ranks_clear_same_pairs_above_clear_different_ones() -> None:
+    research = PairJudge(judge_folder("research"))
+    await research.start()
+    try:
+        probabilities = await research.score([(a, b) for a, b, _ in CLEAR])
+    finally:
+        await research.stop()
+    same = [p for p, (_, _, label) in zip(probabilities, CLEAR, strict=True) if label]
+    different = [p for p, (_, _, label) in zip(probabilities, CLEAR, strict=True) if not label]
+    assert min(same) > max(different), list(zip(CLEAR, probabilities, strict=True))
 
 
 async def test_the_score_does_not_depend_on_order(judge) -> None:
