@@ -286,6 +286,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         server = RedisServer(Path(tempfile.mkdtemp(prefix="evllm-bench-redis-"))).start()
         redis_url = server.url
     factory = EnhancedLLMFactory()
+    if args.worker_nice is None:
+        args.worker_nice = SimilarityConfig.model_fields["worker_nice"].default
     similarity = SimilarityConfig(
         enabled=not args.no_semantic,
         lookup_policy=args.lookup_policy,
@@ -554,7 +556,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--hit-rounds", type=int, default=40, help="hits timed per level")
     parser.add_argument("--lookup-policy", choices=("race", "hold"), default="race")
     parser.add_argument(
-        "--worker-nice", type=int, default=0, help="SimilarityConfig.worker_nice (0-19)"
+        "--worker-nice",
+        type=int,
+        default=None,
+        help="SimilarityConfig.worker_nice (0-19; default: the config's)",
     )
     parser.add_argument("--no-semantic", action="store_true", help="exact cache only")
     parser.add_argument(

