@@ -27,55 +27,51 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
+import asyncio
 import copy
 import io
 import statistics
 import time
 import warnings
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from benchmarks.semantic_quality import PUBLIC, SHARED
 from src.config import SimilarityConfig
+from src.similarity.embedder import Embedder
 from src.similarity.judge_data import Pair, read_pairs
-from src.similarity.models import resolve_model
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-SETS = ("pawsx_en_dev", "pawsx_zh_dev", "lcqmc_dev", "bq_dev", "mrpc_train")
 
 
-def load_models() -> tuple[Any, Any]:
-    """The embedder as served, and its dynamically quantised int8 copy."""
+def int8_copy(served: Embedder) -> Embedder:
+    """``served`` with its linear layers dynamically quantised to int8.
+
+    The copy encodes through the same :meth:`Embedder.embed_sync` (prompt,
+    normalisation, batch size) as the served model; only its weights differ.
+    """
     import torch
-    from sentence_transformers import SentenceTransformer
     from torch.ao.quantization import quantize_dynamic
 
-    model = SentenceTransformer(resolve_model(None, None), device="cpu")
+    quantised = copy.copy(served)
     with warnings.catch_warnings():
         # PyTorch marks eager-mode quantisation for removal in favour of torchao,
         # which is not installed here; the kernels it uses are the same.
         warnings.simplefilter("ignore")
-        quantised = quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-    return model, quantised
+        quantised._model = quantize_dynamic(
+            copy.deepcopy(served._model), {torch.nn.Linear}, dtype=torch.qint8
+        )
+    return quantised
 
 
-def weight_bytes(model: Any) -> int:
+def weight_bytes(embedder: Embedder) -> int:
     import torch
 
     buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(embedder._model.state_dict(), buffer)
     return buffer.getbuffer().nbytes
 
 
-def encode(model: Any, texts: list[str]) -> np.ndarray:
-    prompt = "query" if "query" in (model.prompts or {}) else None
-    return np.asarray(model.encode(texts, prompt_name=prompt, batch_size=16,
-                                   normalize_embeddings=True, convert_to_numpy=True))  # fmt: skip
-
-
 def time_calls(
-    models: dict[str, Any], texts: list[str], size: int, rounds: int
+    models: dict[str, Embedder], texts: list[str], size: int, rounds: int
 ) -> dict[str, float]:
     """Median ms per call of ``size`` texts, the models taking turns each round."""
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -83,7 +79,7 @@ def time_calls(
         batch = [texts[(r * size + i) % len(texts)] for i in range(size)]
         for name, model in models.items():
             began = time.perf_counter()
-            encode(model, batch)
+            model.embed_sync(batch)
             times[name].append((time.perf_counter() - began) * 1000)
     return {name: statistics.median(values) for name, values in times.items()}
 
@@ -93,7 +89,7 @@ def rates(scores: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float
     return float(served[same].mean()), float(served[~same].mean())
 
 
-def main() -> None:
+async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=300, help="pairs read per set")
     parser.add_argument("--rounds", type=int, default=30, help="timed calls per size")
@@ -105,25 +101,31 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     settings = SimilarityConfig()
     pairs: list[Pair] = []
-    for name in SETS:
+    for name in PUBLIC:
         pairs += read_pairs(SHARED / f"{name}.jsonl")[: args.limit]
-    full, int8 = load_models()
-    models = {"fp32": full, "int8": int8}
-    texts = [t for p in pairs for t in (p.a, p.b)]
-    encode(full, texts[:16]), encode(int8, texts[:16])  # warm-up
-    one = time_calls(models, texts, 1, args.rounds)
-    sixteen = time_calls(models, texts, 16, args.rounds)
-    vectors = {name: encode(model, texts) for name, model in models.items()}
+    full = Embedder(settings.embedding_model, batch_size=16)
+    await full.start()
+    try:
+        models = {"fp32": full, "int8": int8_copy(full)}
+        texts = [t for p in pairs for t in (p.a, p.b)]
+        for model in models.values():
+            model.embed_sync(texts[:16])  # warm-up
+        one = time_calls(models, texts, 1, args.rounds)
+        sixteen = time_calls(models, texts, 16, args.rounds)
+        vectors = {name: model.embed_sync(texts) for name, model in models.items()}
+        sizes = {name: weight_bytes(model) for name, model in models.items()}
+    finally:
+        await full.stop()
     agreement = np.sum(vectors["fp32"] * vectors["int8"], axis=1)
     same = np.array([p.same for p in pairs])
     scores = {name: np.sum(v[0::2] * v[1::2], axis=1) for name, v in vectors.items()}
     print(f"{len(pairs)} pairs, {len(texts)} texts, torch threads {torch.get_num_threads()}")
     print(f"{'':8}{'1 text ms':>11}{'16 texts ms':>13}{'weights MB':>12}"
           f"{'recall@0.93':>13}{'false@0.93':>12}")  # fmt: skip
-    for name, model in models.items():
+    for name in models:
         recall, false = rates(scores[name], same, settings.threshold)
         print(f"{name:8}{one[name]:>11.1f}{sixteen[name]:>13.1f}"
-              f"{weight_bytes(model) / 1e6:>12.1f}{recall:>13.3f}{false:>12.3f}")  # fmt: skip
+              f"{sizes[name] / 1e6:>12.1f}{recall:>13.3f}{false:>12.3f}")  # fmt: skip
     print(f"cosine(fp32, int8) per text: mean {agreement.mean():.4f}, "
           f"min {agreement.min():.4f}")  # fmt: skip
     for threshold in (settings.threshold, settings.judge_floor):
@@ -132,4 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

@@ -286,12 +286,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         server = RedisServer(Path(tempfile.mkdtemp(prefix="evllm-bench-redis-"))).start()
         redis_url = server.url
     factory = EnhancedLLMFactory()
-    if args.worker_nice is None:
-        args.worker_nice = SimilarityConfig.model_fields["worker_nice"].default
+    # Without --worker-nice the config decides (its default, or EVLLM_SIMILARITY__WORKER_NICE).
+    nice = {} if args.worker_nice is None else {"worker_nice": args.worker_nice}
     similarity = SimilarityConfig(
-        enabled=not args.no_semantic,
-        lookup_policy=args.lookup_policy,
-        worker_nice=args.worker_nice,
+        enabled=not args.no_semantic, lookup_policy=args.lookup_policy, **nice
     )
     handler = await factory.create_system(
         vllm_config=VLLMConfig(model=model, max_model_len=max_model_len, enforce_eager=True),
@@ -345,6 +343,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             server.kill()
     result = summarise(args, model, startup_s, runner.runs, mixes, hit_times, cache)
     result["lookup_mean_ms"] = lookups
+    result["settings"]["worker_nice"] = similarity.worker_nice
     return result
 
 
@@ -427,7 +426,6 @@ def summarise(args: argparse.Namespace, model: str, startup_s: float, runs: list
             "hit_rounds": args.hit_rounds,
             "semantic": not args.no_semantic,
             "lookup_policy": args.lookup_policy,
-            "worker_nice": args.worker_nice,
             "prompts": str(args.prompts),
         },
         "miss_first_output_overhead_ratio": max(
