@@ -134,11 +134,11 @@ class EnglishReader:
                 draft.quantity(roman)
                 continue
             in_quantity = token.ent_type_ in lexicon.QUANTITY_LABELS
-            counted = lower in lexicon.EN_TIMES  # "twice a day" says 2 as "two ... each day"
+            counted = lower in lexicon.EN_TIMES  # a multiplicative ("N times") is a count
             if token.like_num or counted or token.ent_type_ in lexicon.NUMBER_LABELS:
                 value = lexicon.canonical_number(token.text)
                 if value is not None and (token.like_num or counted or in_quantity):
-                    # "What should I do first": an order of steps, not a first thing
+                    # "first" closing a clause: an order of steps, not a first thing
                     # (whether or not the recogniser tagged it an ordinal).
                     ordinal = (
                         token.ent_type_ == "ORDINAL"
@@ -197,9 +197,9 @@ class EnglishReader:
                 token.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "NUM") and not token.is_stop
             ):
                 # A word WordNet knows only as a noun is one whatever the tagger says
-                # ("ant", "sticker" read as "more sticky", "cello strings" read as a
-                # verb), and is taken as written; but a form of a verb is a verb
-                # ("after cooking").
+                # (a noun read as a comparative adjective, or as a verb before another
+                # noun), and is taken as written; but a form of a verb is a verb
+                # ("after <verb>-ing").
                 mistagged = (
                     in_noun_place
                     or self._gerund_named(token)
@@ -220,8 +220,8 @@ class EnglishReader:
                 if (token.pos_ == "NOUN" and not _do_supported(token)) or mistagged:
                     draft.anchors.append(lemma)
                 if token.i in compounds:
-                    # Beside its words: "oil stain" is a kind of stain, and its
-                    # "oil" must still be matched (blood stain is another question).
+                    # Beside its words: "<X> <N>" is a kind of N, and its X must
+                    # still be matched ("<Y> <N>" is another question).
                     draft.anchors.append(compounds[token.i])
         draft.terms.update(draft.entities)  # names count as content words too
         draft.words = [
@@ -296,7 +296,7 @@ class EnglishReader:
         for first, head in itertools.pairwise(doc):
             if (
                 head.pos_ == "NOUN"
-                and first.head.i == head.i  # a modifier of this noun ("water ferns" is not)
+                and first.head.i == head.i  # a modifier of this noun (a noun before it is not)
                 and first.dep_ in ("compound", "amod", "nmod")
                 and not first.is_stop
                 and not head.is_stop

@@ -287,16 +287,16 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
     # A word both prompts say stands for itself: it cannot also stand in for another
     # of ``a``'s nouns as a synonym, though WordNet may relate the two.
-    # The head of a two-word noun stands for that noun only: "bag" in "sleeping bag"
-    # does not cover a backpack as any bag would.
+    # The head of a two-word noun stands for that noun only: N in "<X> <N>" does not
+    # cover a kind of N, as a bare N would.
     heads = {w.rsplit(" ", 1)[1] for w in b.anchors if " " in w}
-    # Likewise for stems: "sting" said by both cannot also cover "stingray".
+    # Likewise for stems: a word said by both cannot also cover a longer word it begins.
     covered = _coverage(b, same, taken={*a.anchors, *a.entities, *heads}, own=_words(a))
-    # "tie-break" / "tiebreak", "eye glasses" / "eyeglasses": one word written as two.
+    # One word written as two or hyphenated ("<x>-<y>", "<x> <y>" / "<x><y>").
     said = _words(b)
     closed = {part for x, y, joined in _joined_pairs(a) if joined in said for part in (x, y)}
-    # "nuclear power" / "nuclear energy": a two-word noun the other prompt says in two
-    # words of the same meaning covers its own words.
+    # "<x> <y>" / "<x> <y'>", y' a synonym of y: a two-word noun the other prompt says
+    # in two words of the same meaning covers its own words.
     phrases = {w for w in said if " " in w}
     closed |= {
         part
