@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.config import SimilarityConfig
+from src.nlp.preprocessor import detect_language
 from src.similarity.helper import GUARDS, PairVerdict, SimilaritySearchHelper
 from src.similarity.judge_data import Pair, read_pairs, split_of
 from src.similarity.judge_training import (
@@ -84,7 +85,9 @@ def rates(rows: list[Scored], decide) -> tuple[float, float, int, int]:  # type:
     return recall, false_hits, len(same), len(different)
 
 
-def decisions(config: SimilarityConfig, judge_threshold: float | None) -> dict:  # type: ignore[type-arg]
+def decisions(config: SimilarityConfig, judge_threshold) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The decisions reported; ``judge_threshold(row)`` is the judge's threshold
+    for the row's language (None without the judge)."""
     floor = config.judge_floor
 
     def above(r: Scored) -> bool:
@@ -92,7 +95,9 @@ def decisions(config: SimilarityConfig, judge_threshold: float | None) -> dict: 
 
     def judged(r: Scored) -> bool:
         p = r.verdict.probability
-        return above(r) and p is not None and judge_threshold is not None and p >= judge_threshold
+        return (
+            above(r) and p is not None and judge_threshold is not None and p >= judge_threshold(r)
+        )
 
     return {
         "full": lambda r: r.verdict.hit,
@@ -124,14 +129,21 @@ def report(title: str, rows: list[Scored], config: SimilarityConfig, threshold: 
     return figures
 
 
+def language_of(row: Scored) -> str:
+    """The language the cache sees the looked-up prompt in."""
+    return detect_language(row.pair.b)
+
+
 def sweep(rows: list[Scored], config: SimilarityConfig, curve) -> None:  # type: ignore[no-untyped-def]
+    languages = sorted({language_of(r) for r in rows})
     for target in TARGETS:
-        threshold = curve.threshold_for(target)
-        decide = decisions(config, threshold)["judge"]
-        print(line(f"target {target:.3f} (p≥{threshold:.3f})", rows, decide))
+        by_language = {code: curve.threshold_for(target, code) for code in languages}
+        decide = decisions(config, lambda r, t=by_language: t[language_of(r)])["judge"]
+        shown = ",".join(f"{by_language[c]:.3f}" for c in languages)
+        print(line(f"target {target:.3f} (p≥{shown})", rows, decide))
 
 
-def ablation(rows: list[Scored], config: SimilarityConfig, threshold: float) -> None:
+def ablation(rows: list[Scored], config: SimilarityConfig, threshold) -> None:  # type: ignore[no-untyped-def]
     judge = decisions(config, threshold)["judge"]
     print(line("judge alone", rows, judge))
     for guard in GUARDS:
@@ -148,10 +160,13 @@ async def main(args: argparse.Namespace) -> None:
     await helper.start()
     everything: dict[str, dict] = {}  # type: ignore[type-arg]
     try:
-        threshold = helper.judge_threshold
         curve = helper.judge.calibration if helper.judge is not None else None
-        print(f"judge floor {config.judge_floor}, judge threshold {threshold}, "
-              f"cosine threshold {config.threshold}, limit {args.limit} per label")  # fmt: skip
+        threshold = (
+            (lambda r: helper.threshold_of(language_of(r))) if helper.judge is not None else None
+        )
+        print(f"judge floor {config.judge_floor}, judge threshold {helper.judge_threshold} "
+              f"(by language: {helper.judge_thresholds}), cosine threshold {config.threshold}, "
+              f"limit {args.limit} per label")  # fmt: skip
         for path in args.files or DEFAULT_FILES:
             path = Path(path)
             if not path.is_file():

@@ -27,6 +27,7 @@ from src.similarity.judge_training import (
     RESEARCH,
     TrainSettings,
     build_splits,
+    recalibrate,
     research_role,
     train_judge,
 )
@@ -56,6 +57,31 @@ def test_calibration_needs_both_labels_and_round_trips() -> None:
     assert Calibration.from_json(json.loads(json.dumps(curve.to_json()))) == curve
     with pytest.raises(ValueError, match="max_false_hit_rate"):
         curve.threshold_for(1.5)
+
+
+def test_each_language_with_enough_pairs_gets_its_own_threshold() -> None:
+    """Scores spread differently per language: one target, one threshold each."""
+    rng = np.random.default_rng(1)
+    n = 600
+    languages = np.array(["en"] * n + ["zh"] * n + ["fr"] * 40)
+    same = rng.random(len(languages)) < 0.5
+    # Chinese pairs score higher than English ones of the same label.
+    shift = np.select([languages == "zh", languages == "en"], [0.3, 0.0], 0.15)
+    probabilities = np.clip(rng.normal(0.25 + 0.3 * same + shift, 0.1), 0, 1)
+    curve = Calibration.measure_by_language(probabilities, same, languages.tolist())
+    assert set(curve.languages) == {"en", "zh"}  # too few French pairs for a curve
+    en, zh = curve.threshold_for(0.02, "en"), curve.threshold_for(0.02, "zh")
+    assert en < curve.threshold_for(0.02) < zh
+    assert curve.threshold_for(0.02, "fr") == curve.threshold_for(0.02)
+    for code, threshold in (("en", en), ("zh", zh)):
+        negatives = probabilities[(languages == code) & ~same]
+        assert np.mean(negatives >= threshold) <= 0.02
+    again = Calibration.from_json(json.loads(json.dumps(curve.to_json())))
+    assert again == curve and again.threshold_for(0.02, "en") == en
+    # A file written before per-language curves reads as one curve for all.
+    plain = curve.to_json()
+    del plain["languages"]
+    assert Calibration.from_json(plain).threshold_for(0.02, "en") == curve.threshold_for(0.02)
 
 
 def test_a_missing_or_broken_calibration_is_a_judge_error(tmp_path) -> None:
@@ -92,6 +118,14 @@ def test_training_is_deterministic_on_a_tiny_slice(tmp_path) -> None:
     )
     curve = read_calibration(tmp_path / "one")
     assert curve.thresholds[0] == 0.0 and curve.thresholds[-1] == 1.0
+    # Measuring the calibration again finds the pairs training held apart.
+    (tmp_path / "one" / CALIBRATION_FILE).unlink()
+    assert recalibrate(tmp_path / "one") == curve
+    assert read_calibration(tmp_path / "one") == curve
+    fewer = tmp_path / "fewer.jsonl"
+    fewer.write_text("".join(OWN_DEV.read_text(encoding="utf-8").splitlines(True)[:3]))
+    with pytest.raises(ValueError, match="calibrated on"):
+        recalibrate(tmp_path / "one", own_dev=fewer)
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +184,10 @@ def test_each_shipped_adapter_is_small_and_calibrated(name: str) -> None:
     assert (folder / ADAPTER_FILE).stat().st_size <= 10 * 1024 * 1024
     curve = read_calibration(folder)
     assert 0.0 < curve.threshold_for(0.02) < 1.0
+    # Both languages the judge reads have a curve of their own.
+    assert {"en", "zh"} <= set(curve.languages)
+    for code in ("en", "zh"):
+        assert 0.0 < curve.threshold_for(0.02, code) < 1.0
 
 
 # Clear cases in both languages: (a, b, same).

@@ -217,7 +217,10 @@ class SimilaritySearchHelper:
             if self.config.judge
             else None
         )
+        #: The judge's threshold for languages without a calibration curve of their own.
         self.judge_threshold: float | None = None
+        #: ... and for each language with one.
+        self.judge_thresholds: dict[str, float] = {}
         self.index: VectorIndex | None = None
         self._redis: RedisClient | None = None
         self._redis_follow: RedisClient | None = None
@@ -245,11 +248,7 @@ class SimilaritySearchHelper:
             parts.append(self.judge.start())
         await asyncio.gather(*parts)
         if self.judge is not None:
-            self.judge_threshold = (
-                self.config.judge_threshold
-                if self.config.judge_threshold is not None
-                else self.judge.threshold_for(self.config.max_false_hit_rate)
-            )
+            self._set_judge_thresholds(self.judge)
         assert self.embedder.dimension is not None
         index = VectorIndex(
             self.embedder.dimension,
@@ -391,16 +390,34 @@ class SimilaritySearchHelper:
             return None
         return await self._judge(prompt, passed)
 
+    def _set_judge_thresholds(self, judge: PairJudge) -> None:
+        """One threshold per calibrated language, from the false-hit target (or the
+        configured threshold, which holds for every language)."""
+        fixed = self.config.judge_threshold
+        target = self.config.max_false_hit_rate
+        self.judge_threshold = fixed if fixed is not None else judge.threshold_for(target)
+        assert judge.calibration is not None
+        self.judge_thresholds = {
+            language: fixed if fixed is not None else judge.threshold_for(target, language)
+            for language in judge.calibration.languages
+        }
+
+    def threshold_of(self, language: str) -> float:
+        """The judge's probability threshold for prompts in ``language``."""
+        if self.judge_threshold is None:
+            raise HandlerStateError("the pair judge is off or not started")
+        return self.judge_thresholds.get(language, self.judge_threshold)
+
     async def _judge(
         self, prompt: PreparedPrompt, passed: list[tuple[VectorRecord, float]]
     ) -> SimilarityMatch | None:
         """The candidate the judge finds most likely to ask the same, if likely enough."""
-        assert self.judge is not None and self.judge_threshold is not None
+        assert self.judge is not None
         text = (await prompt.features()).text
         probabilities = await self.judge.score([(text, r.features.text) for r, _ in passed])
         self.counts["judged"] += len(passed)
         best = int(np.argmax(probabilities))
-        if probabilities[best] < self.judge_threshold:
+        if probabilities[best] < self.threshold_of(prompt.language):
             self.counts["rejected:judge"] += 1
             return None
         record, score = passed[best]
@@ -452,8 +469,8 @@ class SimilaritySearchHelper:
             vetoed = disagreement(features[b], features[a], self.guards, same, opposite)
             hit = cosine is not None and cosine >= floor and vetoed is None
             if self.judge is not None:
-                assert self.judge_threshold is not None
-                hit = hit and probability is not None and probability >= self.judge_threshold
+                threshold = self.threshold_of(detect_language(b))
+                hit = hit and probability is not None and probability >= threshold
             verdicts.append(PairVerdict(cosine, alone, probability, hit))
         return verdicts
 
@@ -589,6 +606,7 @@ class SimilaritySearchHelper:
             "threshold": self.config.threshold if self.judge is None else None,
             "judge_floor": self.config.judge_floor if self.judge is not None else None,
             "judge_threshold": self.judge_threshold,
+            "judge_thresholds": dict(self.judge_thresholds),
             "judge_startup_s": self.judge.startup_s if self.judge is not None else None,
             "shared_through_redis": self._store is not None,
             "last_error": self.last_error,

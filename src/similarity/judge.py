@@ -20,8 +20,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ __all__ = [
     "ADAPTER_FILE",
     "CALIBRATION_FILE",
     "JUDGES",
+    "MIN_LANGUAGE_NEGATIVES",
+    "MIN_LANGUAGE_POSITIVES",
     "RESEARCH_JUDGE",
     "SHIPPED_JUDGE",
     "Calibration",
@@ -81,21 +83,37 @@ def lora_targets(num_layers: int, first_layer: int) -> list[str]:
     ]
 
 
+#: A language gets its own calibration curve only when the held-apart data has at
+#: least this many different-meaning pairs in it (a 2 % target then rests on 4+
+#: pairs); a language with fewer uses the curve of all languages together.
+MIN_LANGUAGE_NEGATIVES = 200
+#: ... and at least this many same-meaning pairs.
+MIN_LANGUAGE_POSITIVES = 50
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What a probability threshold costs, measured on data the judge never trained on.
+
+    The judge's scores are not equally spread in every language (a judge that
+    learned mostly from Chinese pairs is surer of them), so a target false-hit
+    rate can map to a different threshold per language: ``languages`` holds a
+    curve for each language that had enough held-apart pairs, and the top-level
+    curve (all languages together) serves the others.
 
     Attributes:
         thresholds: Increasing probability thresholds.
         false_hit_rates: Share of different-meaning pairs scoring at or above each.
         recalls: Share of same-meaning pairs scoring at or above each.
         data: What the curve was measured on.
+        languages: Curves measured on one language's pairs only, by language code.
     """
 
     thresholds: tuple[float, ...]
     false_hit_rates: tuple[float, ...]
     recalls: tuple[float, ...]
     data: str = ""
+    languages: Mapping[str, Calibration] = field(default_factory=dict)
 
     @classmethod
     def measure(
@@ -122,33 +140,73 @@ class Calibration:
             data,
         )
 
-    def threshold_for(self, max_false_hit_rate: float) -> float:
-        """The lowest threshold whose false-hit rate is at most the target."""
+    @classmethod
+    def measure_by_language(
+        cls,
+        probabilities: np.ndarray,
+        same: np.ndarray,
+        languages: Sequence[str],
+        data: str = "",
+    ) -> Calibration:
+        """The curve of all pairs, with a curve per language that has enough of both
+        labels (:data:`MIN_LANGUAGE_NEGATIVES`, :data:`MIN_LANGUAGE_POSITIVES`)."""
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        same = np.asarray(same, dtype=bool)
+        codes = np.asarray(languages)
+        if len(codes) != len(same):
+            raise ValueError("one language per pair is needed")
+        overall = cls.measure(probabilities, same, data)
+        curves = {}
+        for code in sorted(set(codes.tolist())):
+            mine = codes == code
+            negatives, positives = int((mine & ~same).sum()), int((mine & same).sum())
+            if negatives >= MIN_LANGUAGE_NEGATIVES and positives >= MIN_LANGUAGE_POSITIVES:
+                curves[code] = cls.measure(
+                    probabilities[mine],
+                    same[mine],
+                    f"{negatives} different and {positives} same pairs in {code}",
+                )
+        return cls(overall.thresholds, overall.false_hit_rates, overall.recalls, data, curves)
+
+    def threshold_for(self, max_false_hit_rate: float, language: str | None = None) -> float:
+        """The lowest threshold whose false-hit rate is at most the target, on the
+        curve of ``language`` when there is one, else on the curve of all languages."""
         if not 0.0 <= max_false_hit_rate <= 1.0:
             raise ValueError(f"max_false_hit_rate must be in [0, 1], not {max_false_hit_rate}")
-        for threshold, rate in zip(self.thresholds, self.false_hit_rates, strict=True):
+        curve = self.languages.get(language, self) if language is not None else self
+        for threshold, rate in zip(curve.thresholds, curve.false_hit_rates, strict=True):
             if rate <= max_false_hit_rate:
                 return threshold
         return 1.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "data": self.data,
             "thresholds": list(self.thresholds),
             "false_hit_rates": list(self.false_hit_rates),
             "recalls": list(self.recalls),
         }
+        if self.languages:
+            data["languages"] = {code: c.to_json() for code, c in self.languages.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
+        """Read a curve; files without ``languages`` (written before it existed)
+        hold one curve for all languages."""
         try:
+            languages = {
+                str(code): cls.from_json(curve)
+                for code, curve in dict(data.get("languages") or {}).items()
+            }
             curve = cls(
                 tuple(data["thresholds"]),
                 tuple(data["false_hit_rates"]),
                 tuple(data["recalls"]),
                 str(data.get("data", "")),
+                languages,
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise JudgeError(f"calibration is missing a field: {exc}") from exc
         if not len(curve.thresholds) == len(curve.false_hit_rates) == len(curve.recalls):
             raise JudgeError("calibration arrays differ in length")
@@ -296,11 +354,12 @@ class PairJudge:
         """Release the model. Idempotent."""
         self._model = None
 
-    def threshold_for(self, max_false_hit_rate: float) -> float:
-        """The probability threshold that meets a false-hit target on calibration data."""
+    def threshold_for(self, max_false_hit_rate: float, language: str | None = None) -> float:
+        """The probability threshold that meets a false-hit target on calibration
+        data (of ``language`` where the calibration has a curve for it)."""
         if self.calibration is None:
             raise JudgeError("PairJudge is not started: await start() first")
-        return self.calibration.threshold_for(max_false_hit_rate)
+        return self.calibration.threshold_for(max_false_hit_rate, language)
 
     def score_sync(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
         """Blocking: the probability that each pair asks the same thing.

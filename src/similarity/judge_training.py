@@ -49,7 +49,7 @@ from src.similarity.models import MULTILINGUAL_E5, resolve_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainSettings", "build_splits", "train_judge"]
+__all__ = ["TrainSettings", "build_splits", "calibration_pairs", "recalibrate", "train_judge"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
@@ -110,29 +110,26 @@ def research_role(name: str, pair: Pair) -> str:
     return "calibrate" if bucket == 1 else "train"
 
 
-def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english: Any) -> Splits:
-    """The training and calibration pairs, generated ones included in training."""
-    source_train: list[Pair] = []
+def _real_pairs(
+    data_dir: Path, own_dev: Path, settings: TrainSettings
+) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """The real (not generated) pairs: permissive and own ones to train on,
+    research-only ones to train on (with ``settings.research``), and the
+    calibration pairs."""
+    train: list[Pair] = []
+    research_train: list[Pair] = []
     calibrate: list[Pair] = []
     for name in PERMISSIVE:
         rows = read_pairs(data_dir / name)
         if settings.limit:
             rows = rows[: settings.limit]
         for index, pair in enumerate(rows):
-            (calibrate if held_out_line(index) else source_train).append(pair)
+            (calibrate if held_out_line(index) else train).append(pair)
     own = read_pairs(own_dev)
     if settings.limit:
         own = own[: settings.limit]
     for pair in own:
-        (calibrate if split_of(pair) == 0 else source_train).append(pair)
-    rng = random.Random(settings.seed)
-    tagged: dict[str, Any] = {}
-    for lang in ("en", "zh"):
-        texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
-        tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
-    generated = generate_pairs(source_train, tagged, rng)
-    positives = [p for p in source_train if p.same]
-    train = source_train + positives * (settings.positive_repeats - 1) + generated
+        (calibrate if split_of(pair) == 0 else train).append(pair)
     if settings.research:
         for name in RESEARCH:
             rows = read_pairs(data_dir / name)
@@ -141,8 +138,31 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
             for pair in rows:
                 role = research_role(name, pair)
                 if role != "report":
-                    (calibrate if role == "calibrate" else train).append(pair)
-    return Splits(train, calibrate)
+                    (calibrate if role == "calibrate" else research_train).append(pair)
+    return train, research_train, calibrate
+
+
+def calibration_pairs(data_dir: Path, own_dev: Path, settings: TrainSettings) -> list[Pair]:
+    """The pairs a judge trained with ``settings`` is calibrated on."""
+    return _real_pairs(data_dir, own_dev, settings)[2]
+
+
+def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english: Any) -> Splits:
+    """The training and calibration pairs, generated ones included in training.
+
+    Pairs are generated from the permissive and own training pairs only, and the
+    real same-meaning pairs among those are repeated (:attr:`TrainSettings.positive_repeats`).
+    """
+    source_train, research_train, calibrate = _real_pairs(data_dir, own_dev, settings)
+    rng = random.Random(settings.seed)
+    tagged: dict[str, Any] = {}
+    for lang in ("en", "zh"):
+        texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
+        tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
+    generated = generate_pairs(source_train, tagged, rng)
+    positives = [p for p in source_train if p.same]
+    train = source_train + positives * (settings.positive_repeats - 1) + generated
+    return Splits(train + research_train, calibrate)
 
 
 def _add_lora(model: Any, settings: TrainSettings) -> list[tuple[str, Any]]:
@@ -294,15 +314,37 @@ def calibrate(judge_dir: Path, pairs: Sequence[Pair], cache_dir: Path | None) ->
     judge.load_uncalibrated()
     probabilities = judge.score_sync([(p.a, p.b) for p in pairs])
     sources = sorted({p.origin.split("@")[0] for p in pairs})
-    curve = Calibration.measure(
+    curve = Calibration.measure_by_language(
         probabilities,
         np.array([p.same for p in pairs]),
+        [p.lang for p in pairs],
         data=f"{len(pairs)} pairs held out of training: " + ", ".join(sources),
     )
     (judge_dir / CALIBRATION_FILE).write_text(
         json.dumps(curve.to_json(), indent=1) + "\n", encoding="utf-8"
     )
     return curve
+
+
+def recalibrate(
+    judge_dir: Path,
+    *,
+    data_dir: Path = DEFAULT_DATA,
+    own_dev: Path = OWN_DEV,
+    cache_dir: Path | None = None,
+) -> Calibration:
+    """Measure the calibration of a trained judge again, on the pairs it was
+    calibrated on when trained (rebuilt from the settings in its ``adapter.json``)."""
+    meta = json.loads((judge_dir / "adapter.json").read_text(encoding="utf-8"))
+    known = set(TrainSettings.__dataclass_fields__)
+    settings = TrainSettings(**{k: v for k, v in meta["settings"].items() if k in known})
+    pairs = calibration_pairs(data_dir, own_dev, settings)
+    if len(pairs) != meta["calibration_pairs"]:
+        raise ValueError(
+            f"{judge_dir} was calibrated on {meta['calibration_pairs']} pairs; the data "
+            f"given yields {len(pairs)}: not the files it was trained with"
+        )
+    return calibrate(judge_dir, pairs, cache_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -320,10 +362,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also learn from the research-only files (LCQMC, BQ, MRPC): the opt-in judge",
     )
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="do not train: measure the calibration of the judge already in --out again",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     # Progress shows even when the caller configured logging first (python -m src).
     logger.setLevel(logging.INFO)
+    if args.recalibrate:
+        curve = recalibrate(args.out, data_dir=args.data, own_dev=args.own_dev)
+        thresholds = {"all": curve.threshold_for(0.02)} | {
+            code: curve.threshold_for(0.02, code) for code in curve.languages
+        }
+        print(json.dumps({"threshold_at_2pct": thresholds}, indent=2))
+        return 0
     settings = TrainSettings(
         steps=args.steps, limit=args.limit, seed=args.seed, research=args.research
     )
