@@ -42,7 +42,7 @@ def _join_unlike(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def _chinese_flow(words: list[str], is_verb: Callable[[str], bool]) -> tuple[str, ...]:
     """``(source, target)`` of a move or a change in segmented Chinese: the word after
     从 (or, without 从, after 把), or the word just before a lone 到 / 去 / 往 / 至 / 成
-    (or before the verb there: 英寸 in 英寸换算成尺); and the word after that marker
+    (or before the verb there: X in "X <verb>成 Y"); and the word after that marker
     or after a word ending in one (换成, 传到)."""
     plain = [w.lstrip(FUNCTION_WORD) for w in words]
 
@@ -140,13 +140,13 @@ class ChineseReader:
             noun = None if word in stop_words else self._chinese_object(word, flag)
             if noun is not None:
                 # A two-character word tagged as a noun is a compound naming a thing
-                # of its own (浴帘, a bath curtain, is not any 帘): keep it too. Longer
-                # ones are phrases (弹钢琴, 背单词), and verbs are verbs (喝酒).
+                # of its own (a kind of X is not any X): keep it too. Longer ones are
+                # phrases (a verb and its object), and verbs are verbs.
                 whole = len(word) == 2 and not flag.startswith("v") and noun != word
                 draft.anchors.extend((word, noun) if whole else (noun,))
                 continue
             if (head := self._phrase_head(word, flag)) is not None:
-                draft.anchors.append(head)  # 电动牙刷, a set phrase naming a kind of 牙刷
+                draft.anchors.append(head)  # a set phrase naming a kind of its head noun
                 continue
             if (
                 len(word) > 1
@@ -226,7 +226,8 @@ class ChineseReader:
                 pairs.append((word, flag))
                 continue
             if word[0] in lexicon.ZH_TARGET_MARKERS and pairs and pairs[-1][1].startswith("v"):
-                # A verb's "into / to" glued to what follows it: 换算 / 成节 is 换算 / 成 / 节.
+                # A verb's "into / to" glued to what follows it: <verb> / 成X is
+                # <verb> / 成 / X.
                 pairs.append((word[0], self._dictionary_tag(word[0]) or "v"))
                 pairs.extend((p.word, p.flag) for p in self._posseg.cut(word[1:]))
                 continue
@@ -349,7 +350,7 @@ class ChineseReader:
             return None
         noun = self._object_part(word, flag)
         if noun is not None and thesaurus.is_chinese_idiom(word):
-            # Weather is asked about as a thing: 打雷时狗害怕 / 放鞭炮时.
+            # Weather is asked about as a thing, as in "<weather> when <event>".
             return word if thesaurus.is_chinese_natural_phenomenon(word) else None
         return noun
 
@@ -381,16 +382,16 @@ class ChineseReader:
     def _phrase_head(self, word: str, flag: str) -> str | None:
         """The noun a set phrase of three or more characters ends in, where jieba
         files the phrase as a whole (flag ``l`` or ``i``) and Cilin does not list it:
-        电动牙刷 -> 牙刷. As in English, the kind of thing is compared,
-        its modifier only as a content word."""
+        "<modifier><noun>" -> "<noun>". As in English, the kind of thing is
+        compared, its modifier only as a content word."""
         if self.thesaurus is None or len(word) < 3 or flag not in ("l", "i"):
             return None
         if self.thesaurus.lists_chinese_word(word):
             return None
         head, modifier = word[-2:], word[:-2]
         if modifier in self._zh.Defaults.stop_words:
-            return None  # 怎样才能 is "how can", not a kind of 才能
-        # jieba's tags on such heads are loose (牙刷: vn); Cilin decides.
+            return None  # a question word before a noun-like ending asks, it names no kind
+        # jieba's tags on such heads are loose (often vn); Cilin decides.
         return head if self.thesaurus.is_chinese_noun(head) else None
 
     def _chinese_thing(self, word: str) -> bool:

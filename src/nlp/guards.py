@@ -201,9 +201,10 @@ def _names_activity(word: str, doing: str) -> bool:
 
 def _shortens(short: str, full: str) -> bool:
     """Whether a Chinese name is a contraction of another: some of its characters,
-    in order, the first kept (珠峰 / 珠穆朗玛峰, 北大 / 北京大学).
+    in order, the first kept (ABD for ABCD, as a university's short name keeps
+    its city's first character and its own).
 
-    A part of the name as it stands (北京 in 北京大学) names something else."""
+    A part of the name as it stands (AB in ABCD) names something else."""
     if short.isascii() or full.isascii() or len(full) < len(short) + 2 or short in full:
         return False
     rest = iter(full[1:])
@@ -282,7 +283,7 @@ def _uncovered_nouns(a: PromptFeatures, b: PromptFeatures, same: SameMeaning | N
     fires on a swap, not on an addition.
     A noun is covered when ``b`` has it, a word of the same stem (meaning /
     mean, bacterium / bacteria), or, in Chinese, every one of its characters
-    (光速 / 光的速度), or, given ``same``, a synonym of it (fridge / refrigerator).
+    (XY / X的Y), or, given ``same``, a synonym of it (fridge / refrigerator).
     """
     subject = set(a.anchors) - a.entities - a.quantities - lexicon.FRAME_NOUNS
     # A word both prompts say stands for itself: it cannot also stand in for another
@@ -398,7 +399,7 @@ def _swaps(a: PromptFeatures, b: PromptFeatures) -> list[tuple[str, str]]:
 def _character_swap(a: tuple[str, ...], b: tuple[str, ...]) -> list[tuple[str, str]]:
     """The words, and the two-character spans, holding the one character two
     Chinese prompts differ in, where jieba cut the words around it differently
-    (首 / 行 against 首列, 手脚冰凉 against 手脚 / 冰冷).
+    (X / Y against XZ, ABCD against AB / CE).
 
     Content words between two function words are read as one run of characters;
     the prompts must have the same runs but one, and that one the same length
@@ -530,7 +531,7 @@ def _reversed_flow(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def _same_word(x: str, y: str) -> bool:
     """Whether two words of a flow name the same thing: by stem in English; in
-    Chinese, where one starts the other (中文 / 中文翻译, a phrase jieba keeps whole)."""
+    Chinese, where one starts the other (X / X<verb>, a phrase jieba keeps whole)."""
     if x == y:
         return True
     if x.isascii() and y.isascii():

@@ -132,8 +132,8 @@ STEP_ORDER_TAG = "step:"
 # day, a season, "how many days", "first"): a question that adds one usually asks
 # the same thing in a setting.
 # "Each day", "every week": a frequency, tagged apart from a span asked for ("how
-# many days"). Said on one side only it sets the scene ("how long should I meditate
-# each day" / "how many minutes should I meditate"); two that differ still count.
+# many days"). Said on one side only it sets the scene ("how long should I <do X>
+# each day" / "how many minutes should I <do X>"); two that differ still count.
 EN_EVERY = frozenset({"each", "every", "per"})
 EVERY_TAG = "every:"
 # "The first time", "first use", 第一次, 初次: doing a thing new, which another prompt
@@ -231,8 +231,8 @@ ASPECTS = {
         "cost": ("cost", "price", "价格", "价钱", "费用"),
         "difference": ("difference", "distinction", "区别", "差别", "差异", "不同", "不一样",
                        "不相同"),
-        # Who asks, when it is someone new to the thing ("what racket should a beginner
-        # buy" / "... someone new to badminton"): WordNet and Cilin file these apart.
+        # Who asks, when it is someone new to the thing ("what <gear> should a beginner
+        # buy" / "... someone new to <sport>"): WordNet and Cilin file these apart.
         "novice": ("beginner", "novice", "newbie", "newcomer", "新手", "初学者", "菜鸟", "生手",
                    "新人"),
     }.items()
