@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from src.similarity.judge import (
     judge_folder,
     read_calibration,
 )
-from src.similarity.judge_data import read_pairs
+from src.similarity.judge_data import Pair, Token, generate_pairs, read_pairs, substitute_synonym
 from src.similarity.judge_training import (
     DEFAULT_DATA,
     OWN_DEV,
@@ -59,23 +60,30 @@ def test_calibration_needs_both_labels_and_round_trips() -> None:
         curve.threshold_for(1.5)
 
 
-def test_each_language_with_enough_pairs_gets_its_own_threshold() -> None:
-    """Scores spread differently per language: one target, one threshold each."""
+def test_each_language_with_data_enough_gets_its_own_threshold() -> None:
+    """Scores spread differently per language: one target, one threshold each, where
+    the language's held-apart pairs are enough for the target."""
     rng = np.random.default_rng(1)
-    n = 600
+    n = 1200
     languages = np.array(["en"] * n + ["zh"] * n + ["fr"] * 40)
     same = rng.random(len(languages)) < 0.5
     # Chinese pairs score higher than English ones of the same label.
     shift = np.select([languages == "zh", languages == "en"], [0.3, 0.0], 0.15)
     probabilities = np.clip(rng.normal(0.25 + 0.3 * same + shift, 0.1), 0, 1)
     curve = Calibration.measure_by_language(probabilities, same, languages.tolist())
-    assert set(curve.languages) == {"en", "zh"}  # too few French pairs for a curve
+    assert set(curve.languages) == {"en", "fr", "zh"}
     en, zh = curve.threshold_for(0.02, "en"), curve.threshold_for(0.02, "zh")
     assert en < curve.threshold_for(0.02) < zh
-    assert curve.threshold_for(0.02, "fr") == curve.threshold_for(0.02)
     for code, threshold in (("en", en), ("zh", zh)):
         negatives = probabilities[(languages == code) & ~same]
         assert np.mean(negatives >= threshold) <= 0.02
+    # About 20 French different pairs: too few for a 2 % target (the curve of all
+    # languages answers), enough for 50 %.
+    assert curve.threshold_for(0.02, "fr") == curve.threshold_for(0.02)
+    assert curve.threshold_for(0.02, "de") == curve.threshold_for(0.02)
+    french = curve.languages["fr"]
+    assert french.answers(0.5) and not french.answers(0.02)
+    assert curve.threshold_for(0.5, "fr") == french.threshold_for(0.5)
     again = Calibration.from_json(json.loads(json.dumps(curve.to_json())))
     assert again == curve and again.threshold_for(0.02, "en") == en
     # A file written before per-language curves reads as one curve for all.
@@ -93,6 +101,61 @@ def test_a_missing_or_broken_calibration_is_a_judge_error(tmp_path) -> None:
     (tmp_path / CALIBRATION_FILE).write_text('{"thresholds": [0, 1]}')
     with pytest.raises(JudgeError, match="missing"):
         read_calibration(tmp_path)
+
+
+# ------------------------------------------------------------------ generated pairs
+
+
+def test_a_synonym_substitution_keeps_the_rest_of_the_text() -> None:
+    tokens = [
+        Token("Where", " ", ""),
+        Token("can", " ", ""),
+        Token("I", " ", ""),
+        Token("buy", " ", "verb"),
+        Token("a", " ", ""),
+        Token("Sofa", "", "noun"),
+        Token("?", "", ""),
+    ]
+    table = {"sofa": ["couch"], "buy": []}
+
+    def synonyms(word: str, kind: str, lang: str) -> list[str]:
+        return table.get(word.lower(), [])
+
+    rng = random.Random(0)
+    assert substitute_synonym(tokens, "en", synonyms, rng) == "Where can I buy a Couch?"
+    assert substitute_synonym(tokens[:4], "en", synonyms, rng) is None
+
+
+def test_synonym_pairs_use_only_words_the_corpus_uses() -> None:
+    """(a, b') keeps the pair's label and (b, b') is the same question; a synonym
+    the texts never use is not substituted."""
+    texts = {
+        "how do I clean a sofa": [
+            Token("how", " ", ""),
+            Token("do", " ", ""),
+            Token("I", " ", ""),
+            Token("clean", " ", "verb"),
+            Token("a", " ", ""),
+            Token("sofa", "", "noun"),
+        ],
+        "what is a couch made of": [Token("what", " ", ""), Token("couch", "", "noun")],
+    }
+    pairs = [Pair("how to clean a sofa", "how do I clean a sofa", True, "en", "t")]
+    pairs.append(Pair("what is a couch made of", "what is a couch made of", True, "en", "t"))
+    table = {"sofa": ["couch", "davenport"], "clean": ["cleanse"]}
+
+    def synonyms(word: str, kind: str, lang: str) -> list[str]:
+        return table.get(word, [])
+
+    made = generate_pairs(pairs, texts, random.Random(0), synonyms)
+    found = {(p.a, p.b, p.same) for p in made if p.origin == "generated:synonym"}
+    assert found == {
+        ("how to clean a sofa", "how do I clean a couch", True),
+        ("how do I clean a sofa", "how do I clean a couch", True),
+    }
+    assert not [p for p in made if p.origin == "generated:synonym" and "davenport" in p.b]
+    assert not [p for p in generate_pairs(pairs, texts, random.Random(0))
+                if p.origin == "generated:synonym"]  # fmt: skip
 
 
 # ------------------------------------------------------------------ training
@@ -113,9 +176,12 @@ def test_training_is_deterministic_on_a_tiny_slice(tmp_path) -> None:
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
     assert first["train_pairs"] > first["calibration_pairs"] > 0
     # Generated pairs of every kind are in the mix.
-    assert {"generated:swapped", "generated:substituted", "generated:restyled"} <= set(
-        first["train_sources"]
-    )
+    assert {
+        "generated:swapped",
+        "generated:substituted",
+        "generated:restyled",
+        "generated:synonym",
+    } <= set(first["train_sources"])
     curve = read_calibration(tmp_path / "one")
     assert curve.thresholds[0] == 0.0 and curve.thresholds[-1] == 1.0
     # Measuring the calibration again finds the pairs training held apart.
@@ -185,9 +251,9 @@ def test_each_shipped_adapter_is_small_and_calibrated(name: str) -> None:
     curve = read_calibration(folder)
     assert 0.0 < curve.threshold_for(0.02) < 1.0
     # Both languages the judge reads have a curve of their own.
-    assert {"en", "zh"} <= set(curve.languages)
+    assert {"en", "zh"} <= set(curve.languages) and curve.answers(0.02)
     for code in ("en", "zh"):
-        assert 0.0 < curve.threshold_for(0.02, code) < 1.0
+        assert 0.0 < curve.threshold_for(0.05, code) < 1.0
 
 
 # Clear cases in both languages: (a, b, same).

@@ -106,6 +106,17 @@ def test_word_classes(thesaurus) -> None:
     assert not thesaurus.is_chinese_natural_phenomenon("出门")
 
 
+def test_english_synonyms_only_for_words_of_one_sense(thesaurus) -> None:
+    assert "couch" in thesaurus.english_synonyms("sofa", "n")
+    assert "buy" in thesaurus.english_synonyms("purchase", "v")
+    assert "cheap" in thesaurus.english_synonyms("inexpensive", "a")
+    assert thesaurus.english_synonyms("Sofa", "n") == thesaurus.english_synonyms("sofa", "n")
+    # Words of several senses, and forms WordNet does not list as written, get none.
+    assert thesaurus.english_synonyms("area", "n") == ()
+    assert thesaurus.english_synonyms("sofas", "n") == ()
+    assert thesaurus.english_synonyms("zzxq", "n") == ()
+
+
 def test_a_missing_package_is_named() -> None:
     with pytest.raises(ThesaurusError, match="no-such-distribution"):
         _package_file("no-such-distribution", "data/words.json")

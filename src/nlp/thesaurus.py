@@ -129,6 +129,12 @@ class _WordNet:
             cached = self._pointers[key] = self._read_pointers(pos, offset)
         return cached
 
+    def words(self, pos: str, offset: int) -> tuple[str, ...]:
+        """The lemmas of one synset, as WordNet writes them (``_`` for spaces)."""
+        data = self.data[pos]
+        fields = data[offset : data.index(b"\n", offset)].decode("utf-8").split()
+        return tuple(fields[4 : 4 + 2 * int(fields[3], 16) : 2])
+
     def _read_pointers(self, pos: str, offset: int) -> tuple[tuple[str, int, str], ...]:
         data = self.data[pos]
         line = data[offset : data.index(b"\n", offset)].decode("utf-8")
@@ -275,6 +281,19 @@ class Thesaurus:
         if any(self._senses(x, pos) & self._senses(y, pos) for pos in _POS):
             return True
         return any(self._points_to(p, q) or self._near_synonym(p, q) for p, q in ((x, y), (y, x)))
+
+    def english_synonyms(self, word: str, pos: str) -> tuple[str, ...]:
+        """One-word synonyms of ``word`` as written, where WordNet gives it one
+        sense only as part of speech ``pos`` (``n``, ``v``, ``a``): the other
+        lemmas of that synset. Empty for a word of several senses (a synonym of
+        one sense may be another word in the prompt's sense) and for a form
+        WordNet does not list as written (an inflected one)."""
+        word = word.lower()
+        senses = self._wordnet.synsets(word, pos)
+        if len(senses) != 1:
+            return ()
+        found = (lemma.split("(")[0] for lemma in self._wordnet.words(pos, senses[0]))
+        return tuple(w for w in found if w.isalpha() and w.lower() != word)
 
     def _opposite(self, x: str, y: str) -> bool:
         """Whether WordNet lists two English verbs as antonyms: opposite actions (lose

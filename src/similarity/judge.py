@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,7 @@ __all__ = [
     "ADAPTER_FILE",
     "CALIBRATION_FILE",
     "JUDGES",
-    "MIN_LANGUAGE_NEGATIVES",
-    "MIN_LANGUAGE_POSITIVES",
+    "MIN_FALSE_HITS",
     "RESEARCH_JUDGE",
     "SHIPPED_JUDGE",
     "Calibration",
@@ -83,12 +82,11 @@ def lora_targets(num_layers: int, first_layer: int) -> list[str]:
     ]
 
 
-#: A language gets its own calibration curve only when the held-apart data has at
-#: least this many different-meaning pairs in it (a 2 % target then rests on 4+
-#: pairs); a language with fewer uses the curve of all languages together.
-MIN_LANGUAGE_NEGATIVES = 200
-#: ... and at least this many same-meaning pairs.
-MIN_LANGUAGE_POSITIVES = 50
+#: A curve answers a false-hit target only when the data it was measured on held
+#: at least this many different-meaning pairs per target share (different pairs x
+#: target >= 10): below that, the rate at the threshold rests on a handful of pairs.
+#: A language's own curve that falls short gives way to the curve of all languages.
+MIN_FALSE_HITS = 10
 
 
 @dataclass(frozen=True)
@@ -98,14 +96,16 @@ class Calibration:
     The judge's scores are not equally spread in every language (a judge that
     learned mostly from Chinese pairs is surer of them), so a target false-hit
     rate can map to a different threshold per language: ``languages`` holds a
-    curve for each language that had enough held-apart pairs, and the top-level
-    curve (all languages together) serves the others.
+    curve for each language of the held-apart pairs, used for a target where it
+    has data enough (:data:`MIN_FALSE_HITS`); the top-level curve (all languages
+    together) serves the others.
 
     Attributes:
         thresholds: Increasing probability thresholds.
         false_hit_rates: Share of different-meaning pairs scoring at or above each.
         recalls: Share of same-meaning pairs scoring at or above each.
         data: What the curve was measured on.
+        negatives: How many different-meaning pairs it was measured on (0: not recorded).
         languages: Curves measured on one language's pairs only, by language code.
     """
 
@@ -113,6 +113,7 @@ class Calibration:
     false_hit_rates: tuple[float, ...]
     recalls: tuple[float, ...]
     data: str = ""
+    negatives: int = 0
     languages: Mapping[str, Calibration] = field(default_factory=dict)
 
     @classmethod
@@ -138,6 +139,7 @@ class Calibration:
             tuple(round(float(f), 6) for f in false_hits),
             tuple(round(float(r), 6) for r in recalls),
             data,
+            negatives=len(negatives),
         )
 
     @classmethod
@@ -148,8 +150,8 @@ class Calibration:
         languages: Sequence[str],
         data: str = "",
     ) -> Calibration:
-        """The curve of all pairs, with a curve per language that has enough of both
-        labels (:data:`MIN_LANGUAGE_NEGATIVES`, :data:`MIN_LANGUAGE_POSITIVES`)."""
+        """The curve of all pairs, with a curve for each language that has pairs of
+        both labels."""
         probabilities = np.asarray(probabilities, dtype=np.float64)
         same = np.asarray(same, dtype=bool)
         codes = np.asarray(languages)
@@ -160,20 +162,27 @@ class Calibration:
         for code in sorted(set(codes.tolist())):
             mine = codes == code
             negatives, positives = int((mine & ~same).sum()), int((mine & same).sum())
-            if negatives >= MIN_LANGUAGE_NEGATIVES and positives >= MIN_LANGUAGE_POSITIVES:
+            if negatives and positives:
                 curves[code] = cls.measure(
                     probabilities[mine],
                     same[mine],
                     f"{negatives} different and {positives} same pairs in {code}",
                 )
-        return cls(overall.thresholds, overall.false_hit_rates, overall.recalls, data, curves)
+        return replace(overall, languages=curves)
+
+    def answers(self, max_false_hit_rate: float) -> bool:
+        """Whether this curve rests on data enough for the target (:data:`MIN_FALSE_HITS`)."""
+        return self.negatives * max_false_hit_rate >= MIN_FALSE_HITS
 
     def threshold_for(self, max_false_hit_rate: float, language: str | None = None) -> float:
         """The lowest threshold whose false-hit rate is at most the target, on the
-        curve of ``language`` when there is one, else on the curve of all languages."""
+        curve of ``language`` where there is one with data enough for the target,
+        else on the curve of all languages."""
         if not 0.0 <= max_false_hit_rate <= 1.0:
             raise ValueError(f"max_false_hit_rate must be in [0, 1], not {max_false_hit_rate}")
-        curve = self.languages.get(language, self) if language is not None else self
+        curve = self.languages.get(language or "", self)
+        if not curve.answers(max_false_hit_rate):
+            curve = self
         for threshold, rate in zip(curve.thresholds, curve.false_hit_rates, strict=True):
             if rate <= max_false_hit_rate:
                 return threshold
@@ -185,6 +194,7 @@ class Calibration:
             "thresholds": list(self.thresholds),
             "false_hit_rates": list(self.false_hit_rates),
             "recalls": list(self.recalls),
+            "negatives": self.negatives,
         }
         if self.languages:
             data["languages"] = {code: c.to_json() for code, c in self.languages.items()}
@@ -204,6 +214,7 @@ class Calibration:
                 tuple(data["false_hit_rates"]),
                 tuple(data["recalls"]),
                 str(data.get("data", "")),
+                int(data.get("negatives", 0)),
                 languages,
             )
         except (KeyError, TypeError, ValueError) as exc:

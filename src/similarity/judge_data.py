@@ -26,10 +26,12 @@ from typing import Any
 
 __all__ = [
     "Pair",
+    "Synonyms",
     "Token",
     "generate_pairs",
     "read_pairs",
     "split_of",
+    "substitute_synonym",
     "tag_texts",
 ]
 
@@ -192,6 +194,33 @@ def substitute_one(
     return None
 
 
+#: ``(word, kind, lang) -> synonyms``: words that mean what ``word`` means as a
+#: word of class ``kind`` (see :class:`Token`) in language ``lang``.
+Synonyms = Callable[[str, str, str], Sequence[str]]
+
+
+def substitute_synonym(
+    tokens: Sequence[Token], lang: str, synonyms: Synonyms, rng: random.Random
+) -> str | None:
+    """One content word replaced by a synonym (sofa / couch, 番茄 / 西红柿): the
+    same question in other words. None when no word of the text has one."""
+    options = [
+        (i, found)
+        for i in _content(tokens)
+        if (found := [w for w in synonyms(tokens[i].text, tokens[i].kind, lang) if w])
+    ]
+    if not options:
+        return None
+    i, found = rng.choice(options)
+    new = rng.choice(sorted(found))
+    old = tokens[i].text
+    if old[:1].isupper() and old[1:2].islower():
+        new = new[:1].upper() + new[1:]
+    changed = list(tokens)
+    changed[i] = replace(tokens[i], text=new)
+    return _join(changed)
+
+
 def negate(tokens: Sequence[Token], lang: str) -> str | None:
     """The first auxiliary (English) or verb (Chinese) negated: the opposite question.
     None when the text has none, or is negated already."""
@@ -231,7 +260,10 @@ def restyle(text: str, lang: str, rng: random.Random) -> str:
 
 
 def generate_pairs(
-    pairs: Sequence[Pair], tagged: dict[str, list[Token]], rng: random.Random
+    pairs: Sequence[Pair],
+    tagged: dict[str, list[Token]],
+    rng: random.Random,
+    synonyms: Synonyms | None = None,
 ) -> list[Pair]:
     """Pairs whose label follows from how they were made, from the texts of ``pairs``.
 
@@ -239,7 +271,10 @@ def generate_pairs(
     words swapped (different, unless the two were coordinated and a and b were
     the same), b with one word substituted (different) and b negated
     (different). Substitutes come from the words of the same language and class
-    across all the texts.
+    across all the texts. Given ``synonyms``, also b with one word replaced by a
+    synonym b': (a, b') keeps the pair's label and (b, b') is the same question;
+    only synonyms that occur in the texts themselves are used, so a rare or
+    dated entry of a thesaurus never stands in for a word in common use.
     """
     vocabulary: dict[tuple[str, str], list[str]] = {}
     for pair in pairs:
@@ -250,11 +285,22 @@ def generate_pairs(
     by_lang: dict[str, dict[str, list[str]]] = {}
     for (lang, kind), words in vocabulary.items():
         by_lang.setdefault(lang, {})[kind] = sorted(set(words))
+    attested = {(lang, w.lower()) for (lang, _), words in vocabulary.items() for w in words}
+
+    def in_use(word: str, kind: str, lang: str) -> list[str]:
+        assert synonyms is not None
+        return [w for w in synonyms(word, kind, lang) if (lang, w.lower()) in attested]
+
     made: list[Pair] = []
     for pair in pairs:
         tokens = tagged.get(pair.b)
         if not tokens:
             continue
+        if synonyms is not None:
+            reworded = substitute_synonym(tokens, pair.lang, in_use, rng)
+            if reworded and _normal(reworded) != _normal(pair.b):
+                made.append(Pair(pair.a, reworded, pair.same, pair.lang, "generated:synonym"))
+                made.append(Pair(pair.b, reworded, True, pair.lang, "generated:synonym"))
         made.append(Pair(restyle(pair.a, pair.lang, rng), pair.b, pair.same, pair.lang,
                          "generated:restyled"))  # fmt: skip
         swap = swap_two(tokens, rng)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from src.nlp.thesaurus import Thesaurus
 from src.similarity.judge import (
     ADAPTER_FILE,
     CALIBRATION_FILE,
@@ -44,7 +45,14 @@ from src.similarity.judge import (
     PairJudge,
     lora_targets,
 )
-from src.similarity.judge_data import Pair, generate_pairs, read_pairs, split_of, tag_texts
+from src.similarity.judge_data import (
+    Pair,
+    Synonyms,
+    generate_pairs,
+    read_pairs,
+    split_of,
+    tag_texts,
+)
 from src.similarity.models import MULTILINGUAL_E5, resolve_model
 
 logger = logging.getLogger(__name__)
@@ -84,6 +92,8 @@ class TrainSettings:
     limit: int = 0
     #: Also learn from the research-only files (the opt-in research judge).
     research: bool = False
+    #: Generate same-meaning pairs by synonym substitution (English, WordNet).
+    synonym_pairs: bool = True
 
 
 @dataclass
@@ -147,6 +157,24 @@ def calibration_pairs(data_dir: Path, own_dev: Path, settings: TrainSettings) ->
     return _real_pairs(data_dir, own_dev, settings)[2]
 
 
+def thesaurus_synonyms(thesaurus: Thesaurus) -> Synonyms:
+    """Synonyms of English one-sense nouns, verbs and adjectives (WordNet).
+
+    Chinese words get none: Cilin's synonym groups are wide (a group holds "to
+    include" and "to sweep up", "profit" and "to make money"), and a sample of
+    the substitutions they gave read as another question about as often as the
+    same one, so the label would not follow from how the pair was made.
+    """
+    parts = {"noun": "n", "verb": "v", "adj": "a"}
+
+    def find(word: str, kind: str, lang: str) -> Sequence[str]:
+        if lang != "en" or kind not in parts:
+            return ()
+        return thesaurus.english_synonyms(word, parts[kind])
+
+    return find
+
+
 def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english: Any) -> Splits:
     """The training and calibration pairs, generated ones included in training.
 
@@ -159,7 +187,8 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
     for lang in ("en", "zh"):
         texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
         tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
-    generated = generate_pairs(source_train, tagged, rng)
+    synonyms = thesaurus_synonyms(Thesaurus.load()) if settings.synonym_pairs else None
+    generated = generate_pairs(source_train, tagged, rng, synonyms)
     positives = [p for p in source_train if p.same]
     train = source_train + positives * (settings.positive_repeats - 1) + generated
     return Splits(train + research_train, calibrate)
