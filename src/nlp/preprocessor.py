@@ -24,7 +24,7 @@ from src.nlp.chinese import CJK, ChineseReader
 from src.nlp.english import EnglishReader
 from src.nlp.features import FeatureDraft, PromptFeatures
 from src.nlp.thesaurus import Thesaurus
-from src.workers import StageWorkers, off_loop
+from src.workers import StageWorkers, off_loop_text
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class PromptPreprocessor:
         if self.started:
             return
         began = time.perf_counter()
-        await off_loop(self.workers, self._load)
+        await off_loop_text(self.workers, self._load)
         self.startup_s = time.perf_counter() - began
         logger.info("NLP pipelines loaded in %.2f s", self.startup_s)
 
@@ -114,7 +114,7 @@ class PromptPreprocessor:
         """Features of each text, computed in one worker-thread call."""
         if not self.started:
             raise HandlerStateError("PromptPreprocessor is not started: await start() first")
-        return await off_loop(self.workers, self.process_sync, list(texts))
+        return await off_loop_text(self.workers, self.process_sync, list(texts))
 
     def process_sync(self, texts: list[str]) -> list[PromptFeatures]:
         """Blocking form of :meth:`process`, for worker threads (one at a time)."""
