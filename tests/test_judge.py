@@ -248,7 +248,7 @@ def test_each_shipped_adapter_is_small_and_calibrated(name: str) -> None:
     curve = read_calibration(folder)
     assert 0.0 < curve.threshold_for(0.02) < 1.0
     # Both languages the judge reads have a curve of their own.
-    assert {"en", "zh"} <= set(curve.languages) and curve.answers(0.02)
+    assert {"en", "zh"} <= set(curve.languages) and curve.answers(0.05)
     for code in ("en", "zh"):
         assert 0.0 < curve.threshold_for(0.05, code) < 1.0
 
