@@ -23,7 +23,8 @@ test pairs. ``--limit N`` takes, per set, up to N same and N different pairs,
 chosen by a stable hash of the pair (default 300; 0 takes all). Of the files the
 judge trained on (PAWS-X), only the held-out lines are read; they are the judge's
 calibration data, so their figures are tuned-on, not held-out. With
-``--judge-model research`` the research-only files that judge learned from
+a judge trained with ``--research`` (``--judge-model research``, or a folder
+whose ``adapter.json`` says so) the research-only files that judge learned from
 (LCQMC dev, MRPC train) are read only in their held-out fifth; BQ dev it never saw.
 """
 
@@ -44,6 +45,7 @@ from pathlib import Path
 from src.config import SimilarityConfig
 from src.nlp.preprocessor import detect_language
 from src.similarity.helper import GUARDS, PairVerdict, SimilaritySearchHelper
+from src.similarity.judge import judge_folder
 from src.similarity.judge_data import Pair, read_pairs, split_of
 from src.similarity.judge_training import (
     PERMISSIVE,
@@ -129,6 +131,15 @@ def report(title: str, rows: list[Scored], config: SimilarityConfig, threshold: 
     return figures
 
 
+def learned_from_research(config: SimilarityConfig) -> bool:
+    """Whether the configured judge was trained with ``--research`` (its adapter.json
+    says so): then only the report rows of the research files it read are scored."""
+    if not config.judge:
+        return False
+    meta = json.loads((judge_folder(config.judge_model) / "adapter.json").read_text("utf-8"))
+    return bool(meta.get("settings", {}).get("research", False))
+
+
 def language_of(row: Scored) -> str:
     """The language the cache sees the looked-up prompt in."""
     return detect_language(row.pair.b)
@@ -175,7 +186,7 @@ async def main(args: argparse.Namespace) -> None:
             pairs = read_pairs(path)
             if path.name in PERMISSIVE:  # the judge trained on the other lines
                 pairs = [p for i, p in enumerate(pairs) if held_out_line(i)]
-            if config.judge_model != "default" and path.name in RESEARCH_REPORTED:
+            if learned_from_research(config) and path.name in RESEARCH_REPORTED:
                 pairs = [p for p in pairs if research_role(path.name, p) == "report"]
             pairs = sample(pairs, args.limit)
             began = time.perf_counter()

@@ -44,3 +44,12 @@ def test_sample_takes_up_to_n_of_each_label_stably() -> None:
     assert sum(p.same for p in taken) == 4 and sum(not p.same for p in taken) == 4
     assert sample(list(reversed(pairs)), 4) == taken
     assert sample(pairs, 0) == pairs
+
+
+def test_only_a_judge_trained_on_research_files_has_their_rows_held_back() -> None:
+    from benchmarks.semantic_quality import learned_from_research
+    from src.config import SimilarityConfig
+
+    assert learned_from_research(SimilarityConfig(judge_model="research"))
+    assert not learned_from_research(SimilarityConfig())
+    assert not learned_from_research(SimilarityConfig(judge=False))
