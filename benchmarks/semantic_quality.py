@@ -178,6 +178,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"judge floor {config.judge_floor}, judge threshold {helper.judge_threshold} "
               f"(by language: {helper.judge_thresholds}), cosine threshold {config.threshold}, "
               f"limit {args.limit} per label")  # fmt: skip
+        research_rows_held_back = learned_from_research(config)
         for path in args.files or DEFAULT_FILES:
             path = Path(path)
             if not path.is_file():
@@ -186,7 +187,7 @@ async def main(args: argparse.Namespace) -> None:
             pairs = read_pairs(path)
             if path.name in PERMISSIVE:  # the judge trained on the other lines
                 pairs = [p for i, p in enumerate(pairs) if held_out_line(i)]
-            if learned_from_research(config) and path.name in RESEARCH_REPORTED:
+            if research_rows_held_back and path.name in RESEARCH_REPORTED:
                 pairs = [p for p in pairs if research_role(path.name, p) == "report"]
             pairs = sample(pairs, args.limit)
             began = time.perf_counter()

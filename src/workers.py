@@ -50,8 +50,8 @@ class StageWorkers:
         self.nice = nice
         self.lowered = 0
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._text_pool: ThreadPoolExecutor | None = None
+        #: The running pools: True for the text threads, False for the model threads.
+        self._pools: dict[bool, ThreadPoolExecutor] = {}
 
     def _lower(self) -> None:
         if not self.nice:
@@ -71,26 +71,22 @@ class StageWorkers:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a model thread (lowered by ``nice``)."""
-        with self._lock:
-            if self._pool is None:  # first use, or first after shutdown()
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.threads,
-                    thread_name_prefix="semantic-stage",
-                    initializer=self._lower,
-                )
-            pool = self._pool
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, functools.partial(fn, *args))
+        return await self._run(False, fn, *args)
 
     async def run_text(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a text thread, at the process's priority: for work that
         runs in Python and holds the GIL (spaCy, jieba)."""
+        return await self._run(True, fn, *args)
+
+    async def _run(self, text: bool, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
-            if self._text_pool is None:
-                self._text_pool = ThreadPoolExecutor(
-                    max_workers=self.threads, thread_name_prefix="semantic-text"
+            pool = self._pools.get(text)
+            if pool is None:  # first use, or first after shutdown()
+                pool = self._pools[text] = ThreadPoolExecutor(
+                    max_workers=self.threads,
+                    thread_name_prefix="semantic-text" if text else "semantic-stage",
+                    initializer=None if text else self._lower,
                 )
-            pool = self._text_pool
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, functools.partial(fn, *args))
 
@@ -98,10 +94,9 @@ class StageWorkers:
         """Let the threads end once their current work is done; a later :meth:`run`
         starts new ones. Idempotent."""
         with self._lock:
-            pools, self._pool, self._text_pool = (self._pool, self._text_pool), None, None
+            pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def off_loop(workers: StageWorkers | None, fn: Callable[..., T], *args: Any) -> T:

@@ -106,21 +106,22 @@ def test_a_missing_or_broken_calibration_is_a_judge_error(tmp_path) -> None:
 # ------------------------------------------------------------------ generated pairs
 
 
+def _tagged(text: str, kinds: dict[str, str]) -> list[Token]:
+    """Tokens of a space-separated text (a closing "?" its own token), classed by ``kinds``."""
+    words = text.removesuffix("?").split()
+    tokens = [Token(w, " ", kinds.get(w.lower(), "")) for w in words]
+    tokens[-1] = Token(words[-1], "", tokens[-1].kind)
+    return [*tokens, Token("?", "", "")] if text.endswith("?") else tokens
+
+
+def _synonyms(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+    """A synonym look-up (see ``judge_data.Synonyms``) from a table by lower-case word."""
+    return lambda word, kind, lang: table.get(word.lower(), [])
+
+
 def test_a_synonym_substitution_keeps_the_rest_of_the_text() -> None:
-    tokens = [
-        Token("Where", " ", ""),
-        Token("can", " ", ""),
-        Token("I", " ", ""),
-        Token("buy", " ", "verb"),
-        Token("a", " ", ""),
-        Token("Sofa", "", "noun"),
-        Token("?", "", ""),
-    ]
-    table = {"sofa": ["couch"], "buy": []}
-
-    def synonyms(word: str, kind: str, lang: str) -> list[str]:
-        return table.get(word.lower(), [])
-
+    tokens = _tagged("Where can I buy a Sofa?", {"buy": "verb", "sofa": "noun"})
+    synonyms = _synonyms({"sofa": ["couch"], "buy": []})
     rng = random.Random(0)
     assert substitute_synonym(tokens, "en", synonyms, rng) == "Where can I buy a Couch?"
     assert substitute_synonym(tokens[:4], "en", synonyms, rng) is None
@@ -129,23 +130,11 @@ def test_a_synonym_substitution_keeps_the_rest_of_the_text() -> None:
 def test_synonym_pairs_use_only_words_the_corpus_uses() -> None:
     """(a, b') keeps the pair's label and (b, b') is the same question; a synonym
     the texts never use is not substituted."""
-    texts = {
-        "how do I clean a sofa": [
-            Token("how", " ", ""),
-            Token("do", " ", ""),
-            Token("I", " ", ""),
-            Token("clean", " ", "verb"),
-            Token("a", " ", ""),
-            Token("sofa", "", "noun"),
-        ],
-        "what is a couch made of": [Token("what", " ", ""), Token("couch", "", "noun")],
-    }
+    kinds = {"clean": "verb", "sofa": "noun", "couch": "noun"}
+    texts = {t: _tagged(t, kinds) for t in ("how do I clean a sofa", "what is a couch made of")}
     pairs = [Pair("how to clean a sofa", "how do I clean a sofa", True, "en", "t")]
     pairs.append(Pair("what is a couch made of", "what is a couch made of", True, "en", "t"))
-    table = {"sofa": ["couch", "davenport"], "clean": ["cleanse"]}
-
-    def synonyms(word: str, kind: str, lang: str) -> list[str]:
-        return table.get(word, [])
+    synonyms = _synonyms({"sofa": ["couch", "davenport"], "clean": ["cleanse"]})
 
     made = generate_pairs(pairs, texts, random.Random(0), synonyms)
     found = {(p.a, p.b, p.same) for p in made if p.origin == "generated:synonym"}

@@ -395,12 +395,13 @@ class SimilaritySearchHelper:
         configured threshold, which holds for every language)."""
         fixed = self.config.judge_threshold
         target = self.config.max_false_hit_rate
-        self.judge_threshold = fixed if fixed is not None else judge.threshold_for(target)
+
+        def threshold(language: str | None = None) -> float:
+            return fixed if fixed is not None else judge.threshold_for(target, language)
+
         assert judge.calibration is not None
-        self.judge_thresholds = {
-            language: fixed if fixed is not None else judge.threshold_for(target, language)
-            for language in judge.calibration.languages
-        }
+        self.judge_threshold = threshold()
+        self.judge_thresholds = {code: threshold(code) for code in judge.calibration.languages}
 
     def threshold_of(self, language: str) -> float:
         """The judge's probability threshold for prompts in ``language``."""

@@ -202,7 +202,7 @@ Synonyms = Callable[[str, str, str], Sequence[str]]
 def substitute_synonym(
     tokens: Sequence[Token], lang: str, synonyms: Synonyms, rng: random.Random
 ) -> str | None:
-    """One content word replaced by a synonym (sofa / couch, 番茄 / 西红柿): the
+    """One content word replaced by a synonym (sofa / couch): the
     same question in other words. None when no word of the text has one."""
     options = [
         (i, found)
