@@ -5,7 +5,8 @@ the very engine the enhanced requests use (``EnhancedAsyncLLM.generate``), so
 both see the same model, scheduler and machine. Three parts:
 
 1. **Misses**: all-new prompts at each concurrency level, plain then enhanced
-   (order alternating between levels). Gives the miss path's overhead.
+   (order alternating between levels); at concurrency 1 the two take turns
+   request by request. Gives the miss path's overhead.
 2. **Mixed**: at each level, a fresh namespace is seeded with the stored half
    of the paraphrase pairs (untimed), then the same shuffled list of requests
    (by default 40 % exact repeats of a seeded prompt, 20 % paraphrases of one,
@@ -206,6 +207,22 @@ class Bench:
         self.runs.append(run)
         return run
 
+    async def paired(self, workload: str, prompts: list[str], namespace: str) -> None:
+        """One request at a time, plain and enhanced taking turns (who goes first
+        alternates): both see the machine in the same state, so a slow spell of a
+        shared machine cannot fall on one system only. ``prompts[2i]`` goes to
+        plain, ``prompts[2i + 1]`` to enhanced; each system's wall time is the sum
+        of its own requests' times."""
+        runs = {system: Run(workload, system, 1, 0.0) for system in ("plain", "enhanced")}
+        for i in range(0, len(prompts) - 1, 2):
+            turn = [("plain", prompts[i]), ("enhanced", prompts[i + 1])]
+            for system, prompt in turn if i % 4 == 0 else turn[::-1]:
+                outcome = await self.one(system, prompt, namespace)
+                runs[system].outcomes.append(outcome)
+                runs[system].wall_s += outcome.total_s
+                self.progress.update(1)
+        self.runs.extend(runs.values())
+
     def mixed_requests(self, pairs: list[tuple[str, str]], tag: str) -> list[Request]:
         n = self.args.requests
         repeats, paraphrases, _ = self.args.mix
@@ -312,11 +329,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await consume(runner.stream("plain", new_prompt(i, "warm-plain"), "warm"))
             await consume(runner.stream("enhanced", new_prompt(i, "warm"), "warm"))
         for position, concurrency in enumerate(levels):
+            # Both systems' prompts come from one generator: same shape and length.
+            prompts = [new_prompt(i, f"miss-{concurrency}") for i in range(2 * args.requests)]
+            if concurrency == 1:
+                await runner.paired("miss", prompts, "miss-1")
+                continue
             order = ("plain", "enhanced") if position % 2 == 0 else ("enhanced", "plain")
             for system in order:
-                prompts = [new_prompt(i, f"miss-{system}-{concurrency}")
-                           for i in range(args.requests)]  # fmt: skip
-                await runner.run("miss", system, prompts, concurrency, f"miss-{concurrency}")
+                share = prompts[0::2] if system == "plain" else prompts[1::2]
+                await runner.run("miss", system, share, concurrency, f"miss-{concurrency}")
         mixes: dict[int, list[Request]] = {}
         for concurrency in levels:
             namespace = f"mixed-{concurrency}-{uuid.uuid4().hex[:6]}"
