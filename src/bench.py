@@ -364,6 +364,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             server.kill()
     result = summarise(args, model, startup_s, runner.runs, mixes, hit_times, cache)
     result["lookup_mean_ms"] = lookups
+    # How misses met the semantic lookup over the whole run (all parts, warm-up too).
+    outcomes = ("won", "lost", "timed_out", "shed")
+    result["race"] = {outcome: cache[f"lookups_{outcome}"] for outcome in outcomes}
     result["settings"]["worker_nice"] = similarity.worker_nice
     return result
 

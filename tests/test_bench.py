@@ -44,6 +44,9 @@ def test_bench_compares_plain_vllm_with_the_enhanced_system(tmp_path: Path) -> N
         assert runs[("miss", "plain", level)]["paths"] == {"plain": 10}
         assert runs[("miss", "enhanced", level)]["paths"] == {"engine": 10}  # all new: misses
     assert {"exact", "memory", "redis"} <= set(result["lookup_mean_ms"])
+    # How misses met the semantic lookup, counted over the whole run.
+    assert set(result["race"]) == {"won", "lost", "timed_out", "shed"}
+    assert all(isinstance(n, int) and n >= 0 for n in result["race"].values())
     api = result["api"]
     assert api["v2_total_p50_ms"] > 0 and api["legacy_total_p50_ms"] > 0
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
