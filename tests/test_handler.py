@@ -31,8 +31,13 @@ async def test_engine_is_the_subclass(handler) -> None:
 @pytest.mark.parametrize(
     "kind", [RequestOutputKind.CUMULATIVE, RequestOutputKind.DELTA, RequestOutputKind.FINAL_ONLY]
 )
-async def test_generate_matches_plain_asyncllm(handler, kind, namespace) -> None:
-    """On a miss, EnhancedAsyncLLM.generate streams exactly what AsyncLLM.generate streams."""
+async def test_generate_matches_plain_asyncllm(handler, kind, namespace, monkeypatch) -> None:
+    """On a miss, EnhancedAsyncLLM.generate streams exactly what AsyncLLM.generate streams.
+
+    Under the default race policy: the session's hold policy would keep the first
+    output back until the lookup ends, and vLLM merges the outputs that pile up
+    meanwhile (all of them, when the engine finishes first)."""
+    monkeypatch.setattr(handler.engine.similarity.config, "lookup_policy", "race")
     params = SamplingParams(max_tokens=10, temperature=0.0, output_kind=kind)
     ours = [
         o
