@@ -36,10 +36,9 @@ import warnings
 
 import numpy as np
 
-from benchmarks.semantic_quality import PUBLIC, SHARED
+from benchmarks.semantic_quality import public_pairs
 from src.config import SimilarityConfig
 from src.similarity.embedder import Embedder
-from src.similarity.judge_data import Pair, read_pairs
 
 
 def int8_copy(served: Embedder) -> Embedder:
@@ -100,9 +99,7 @@ async def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = SimilarityConfig()
-    pairs: list[Pair] = []
-    for name in PUBLIC:
-        pairs += read_pairs(SHARED / f"{name}.jsonl")[: args.limit]
+    pairs = public_pairs(args.limit)
     full = Embedder(settings.embedding_model, batch_size=16)
     await full.start()
     try:

@@ -62,6 +62,11 @@ DEFAULT_FILES = [*(SHARED / f"{name}.jsonl" for name in PUBLIC), OWN_TEST]
 TARGETS = (0.005, 0.01, 0.02, 0.05, 0.1)
 
 
+def public_pairs(limit: int) -> list[Pair]:
+    """The first ``limit`` pairs of each public set, in file order."""
+    return [p for name in PUBLIC for p in read_pairs(SHARED / f"{name}.jsonl")[:limit]]
+
+
 def sample(pairs: list[Pair], limit: int) -> list[Pair]:
     """Up to ``limit`` same and ``limit`` different pairs, by a stable hash order."""
     if not limit:

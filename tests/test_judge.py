@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -90,6 +91,18 @@ def test_each_language_with_data_enough_gets_its_own_threshold() -> None:
     plain = curve.to_json()
     del plain["languages"]
     assert Calibration.from_json(plain).threshold_for(0.02, "en") == curve.threshold_for(0.02)
+
+
+def test_a_calibration_says_how_its_pairs_were_read() -> None:
+    curve = Calibration.measure(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1], bool))
+    assert curve.scoring == "canonical"
+    assert Calibration.from_json(curve.to_json()).scoring == "canonical"
+    # Written before the scoring was recorded: measured reading both orders.
+    older = curve.to_json()
+    del older["scoring"]
+    assert Calibration.from_json(older).scoring == "both"
+    with pytest.raises(JudgeError, match="scoring 'twice'"):
+        Calibration.from_json(curve.to_json() | {"scoring": "twice"})
 
 
 def test_a_missing_or_broken_calibration_is_a_judge_error(tmp_path) -> None:
@@ -281,6 +294,29 @@ async def test_the_score_does_not_depend_on_order(judge) -> None:
     forward = await judge.score(pairs)
     backward = await judge.score([(b, a) for a, b in pairs])
     np.testing.assert_allclose(forward, backward, rtol=1e-5)
+
+
+def _one_pass(judge: PairJudge, pairs: list[tuple[str, str]]) -> np.ndarray:
+    """The model's own probability for each pair read once, in the order given."""
+    import torch
+
+    logits = judge._model.predict(pairs, activation_fn=torch.nn.Identity(), convert_to_numpy=True)
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+
+
+async def test_pairs_are_read_as_the_calibration_was_measured(judge) -> None:
+    pairs = [(a, b) for a, b, _ in CLEAR]
+    assert judge.scoring == "canonical"  # the shipped calibration
+    ordered = [(a, b) if a <= b else (b, a) for a, b in pairs]
+    np.testing.assert_allclose(judge.score_sync(pairs), _one_pass(judge, ordered), rtol=1e-5)
+    # A judge calibrated with both orders (an older calibration.json) reads both.
+    older = PairJudge(judge.judge_dir)
+    older._model = judge._model
+    older.calibration = replace(judge.calibration, scoring="both")
+    both = (_one_pass(judge, pairs) + _one_pass(judge, [(b, a) for a, b in pairs])) / 2
+    np.testing.assert_allclose(older.score_sync(pairs), both, rtol=1e-5)
+    # The two orders of a pair do not score the same, so the reading matters.
+    assert not np.allclose(_one_pass(judge, pairs), _one_pass(judge, [(b, a) for a, b in pairs]))
 
 
 async def test_the_helper_serves_a_paraphrase_and_the_judge_turns_a_swap_away(namespace) -> None:

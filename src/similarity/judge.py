@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -43,6 +43,7 @@ __all__ = [
     "Calibration",
     "JudgeError",
     "PairJudge",
+    "Scoring",
     "build_judge",
     "judge_folder",
     "lora_targets",
@@ -56,6 +57,13 @@ RESEARCH_JUDGE = Path(__file__).with_name("judge_model_research")
 JUDGES = {"default": SHIPPED_JUDGE, "research": RESEARCH_JUDGE}
 ADAPTER_FILE = "adapter.safetensors"
 CALIBRATION_FILE = "calibration.json"
+#: How a pair is read. ``"canonical"``: once, its two sides in a fixed order (the
+#: one that sorts first leads), so the score does not depend on which prompt was
+#: stored first. ``"both"``: in both orders, the two probabilities averaged (twice
+#: the cost; calibrations written before the scoring was recorded were measured so).
+#: A calibration curve holds only for the scoring it was measured with, so the
+#: judge reads pairs the way its calibration says.
+Scoring = Literal["canonical", "both"]
 #: Bumped whenever the folder :func:`build_judge` writes changes.
 _BUILD_VERSION = 1
 #: Linear layers of a BERT layer that carry an adapter.
@@ -107,6 +115,7 @@ class Calibration:
         data: What the curve was measured on.
         negatives: How many different-meaning pairs it was measured on (0: not recorded).
         languages: Curves measured on one language's pairs only, by language code.
+        scoring: How the pairs were read (:data:`Scoring`).
     """
 
     thresholds: tuple[float, ...]
@@ -115,10 +124,16 @@ class Calibration:
     data: str = ""
     negatives: int = 0
     languages: Mapping[str, Calibration] = field(default_factory=dict)
+    scoring: Scoring = "canonical"
 
     @classmethod
     def measure(
-        cls, probabilities: np.ndarray, same: np.ndarray, data: str = "", steps: int = 200
+        cls,
+        probabilities: np.ndarray,
+        same: np.ndarray,
+        data: str = "",
+        steps: int = 200,
+        scoring: Scoring = "canonical",
     ) -> Calibration:
         """The curve of ``probabilities`` against their labels, on a fixed grid.
 
@@ -140,6 +155,7 @@ class Calibration:
             tuple(round(float(r), 6) for r in recalls),
             data,
             negatives=len(negatives),
+            scoring=scoring,
         )
 
     @classmethod
@@ -149,6 +165,7 @@ class Calibration:
         same: np.ndarray,
         languages: Sequence[str],
         data: str = "",
+        scoring: Scoring = "canonical",
     ) -> Calibration:
         """The curve of all pairs, with a curve for each language that has pairs of
         both labels."""
@@ -157,7 +174,7 @@ class Calibration:
         codes = np.asarray(languages)
         if len(codes) != len(same):
             raise ValueError("one language per pair is needed")
-        overall = cls.measure(probabilities, same, data)
+        overall = cls.measure(probabilities, same, data, scoring=scoring)
         curves = {}
         for code in sorted(set(codes.tolist())):
             mine = codes == code
@@ -167,6 +184,7 @@ class Calibration:
                     probabilities[mine],
                     same[mine],
                     f"{negatives} different and {positives} same pairs in {code}",
+                    scoring=scoring,
                 )
         return replace(overall, languages=curves)
 
@@ -195,6 +213,7 @@ class Calibration:
             "false_hit_rates": list(self.false_hit_rates),
             "recalls": list(self.recalls),
             "negatives": self.negatives,
+            "scoring": self.scoring,
         }
         if self.languages:
             data["languages"] = {code: c.to_json() for code, c in self.languages.items()}
@@ -203,7 +222,11 @@ class Calibration:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Calibration:
         """Read a curve; files without ``languages`` (written before it existed)
-        hold one curve for all languages."""
+        hold one curve for all languages, and files without ``scoring`` were
+        measured reading each pair in both orders."""
+        scoring = data.get("scoring", "both")
+        if scoring not in get_args(Scoring):
+            raise JudgeError(f"calibration scoring {scoring!r} is not one of {get_args(Scoring)}")
         try:
             languages = {
                 str(code): cls.from_json(curve)
@@ -216,6 +239,7 @@ class Calibration:
                 str(data.get("data", "")),
                 int(data.get("negatives", 0)),
                 languages,
+                scoring,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise JudgeError(f"calibration is missing a field: {exc}") from exc
@@ -372,14 +396,22 @@ class PairJudge:
             raise JudgeError("PairJudge is not started: await start() first")
         return self.calibration.threshold_for(max_false_hit_rate, language)
 
+    @property
+    def scoring(self) -> Scoring:
+        """How pairs are read: as the calibration was measured; a judge loaded
+        without one (to be calibrated) reads each pair once."""
+        return self.calibration.scoring if self.calibration is not None else "canonical"
+
     def score_sync(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
         """Blocking: the probability that each pair asks the same thing.
 
-        Each pair is read in both orders and the two probabilities averaged, so
-        the score does not depend on which prompt was stored first. A pair whose
-        sides read the same once case, spacing and a closing end mark are set
-        aside (:func:`surface_form`) scores 1 without a forward pass: the model,
-        trained mostly on pairs that differ, does not reliably say so itself.
+        The score does not depend on which prompt was stored first: each pair is
+        read in a fixed order of its two sides (or, for a calibration measured
+        so, in both orders with the probabilities averaged; see :data:`Scoring`).
+        A pair whose sides read the same once case, spacing and a closing end
+        mark are set aside (:func:`surface_form`) scores 1 without a forward
+        pass: the model, trained mostly on pairs that differ, does not reliably
+        say so itself.
         """
         if self._model is None:
             raise JudgeError("PairJudge is not started: await start() first")
@@ -391,10 +423,13 @@ class PairJudge:
         return result
 
     def _predict(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
-        both = [*pairs, *((b, a) for a, b in pairs)]
+        if self.scoring == "both":
+            read = [*pairs, *((b, a) for a, b in pairs)]
+        else:
+            read = [(a, b) if a <= b else (b, a) for a, b in pairs]
         logits = np.asarray(
             self._model.predict(
-                both,
+                read,
                 batch_size=batch_size,
                 activation_fn=_identity(),
                 convert_to_numpy=True,
@@ -402,8 +437,10 @@ class PairJudge:
             ),
             dtype=np.float64,
         ).reshape(-1)
-        half = len(pairs)
-        return ((_sigmoid(logits[:half]) + _sigmoid(logits[half:])) / 2.0).astype(np.float32)
+        probabilities = _sigmoid(logits)
+        if self.scoring == "both":
+            probabilities = (probabilities[: len(pairs)] + probabilities[len(pairs) :]) / 2.0
+        return probabilities.astype(np.float32)
 
     async def score(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """:meth:`score_sync` in a worker thread."""

@@ -349,6 +349,7 @@ def calibrate(judge_dir: Path, pairs: Sequence[Pair], cache_dir: Path | None) ->
         np.array([p.same for p in pairs]),
         [p.lang for p in pairs],
         data=f"{len(pairs)} pairs held out of training: " + ", ".join(sources),
+        scoring=judge.scoring,
     )
     (judge_dir / CALIBRATION_FILE).write_text(
         json.dumps(curve.to_json(), indent=1) + "\n", encoding="utf-8"
@@ -364,7 +365,9 @@ def recalibrate(
     cache_dir: Path | None = None,
 ) -> Calibration:
     """Measure the calibration of a trained judge again, on the pairs it was
-    calibrated on when trained (rebuilt from the settings in its ``adapter.json``)."""
+    calibrated on when trained (rebuilt from the settings in its ``adapter.json``),
+    reading each pair as the judge does today (a curve measured with the older
+    both-orders scoring is replaced by one of the canonical order)."""
     meta = json.loads((judge_dir / "adapter.json").read_text(encoding="utf-8"))
     known = set(TrainSettings.__dataclass_fields__)
     settings = TrainSettings(**{k: v for k, v in meta["settings"].items() if k in known})
