@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.index_rebuild [--entries 100000] [--redis-url URL]
 
 Writes ``--entries`` vector records (unit vectors of the default embedder's
-384 dimensions, features of a typical short English question) into Redis
+384 dimensions, the text of a typical short English question) into Redis
 through ``RedisVectorStore.put``, one namespace, then times what a restarting
 instance does: ``load_all`` (SCAN and HGETALL in batches, decode) and adding
 every record to a FAISS index of each kind. It also times one search in the
@@ -24,7 +24,6 @@ import numpy as np
 from redis.asyncio import Redis
 
 from src.cache.redis_server import RedisServer
-from src.nlp.features import PromptFeatures
 from src.similarity.index import VectorIndex, VectorRecord
 from src.similarity.redis_store import RedisVectorStore
 
@@ -34,16 +33,8 @@ DIMENSION = 384
 def make_record(i: int, rng: np.random.Generator) -> VectorRecord:
     vector = rng.standard_normal(DIMENSION).astype(np.float32)
     vector /= np.linalg.norm(vector)
-    features = PromptFeatures(
-        text=f"What is the capital city of country number {i}?",
-        language="en",
-        entities=frozenset({f"country {i}"}),
-        quantities=frozenset({str(i)}),
-        anchors=("capital", "city", str(i)),
-        terms=frozenset({"capital", "city", "country", "number"}),
-        words=("·what", "be", "·the", "capital", "city", "·of", "country", "number", str(i)),
-    )
-    return VectorRecord(f"entry-{i}", "bench", "fp", features, time.time() + 86_400, vector)
+    text = f"What is the capital city of country number {i}?"
+    return VectorRecord(f"entry-{i}", "bench", "fp", text, time.time() + 86_400, vector)
 
 
 async def run(entries: int, redis_url: str) -> dict[str, float]:

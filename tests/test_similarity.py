@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +37,22 @@ async def test_paraphrase_is_found_with_its_score(helper, namespace) -> None:
     assert helper.config.judge_floor <= match.score <= 1.0001
     assert helper.judge_threshold is not None and match.probability is not None
     assert helper.judge_threshold <= match.probability <= 1.0
+
+
+async def test_prompts_are_preprocessed_only_when_a_stored_one_is_near(namespace) -> None:
+    """spaCy runs for a lookup with a candidate above the floor (both sides, kept for
+    the next lookup), never for a miss without one nor for indexing an answer."""
+    async with SimilaritySearchHelper(SimilarityConfig()) as helper:
+        await helper.add("Why do cats purr?", "purr", namespace=namespace)
+        assert await helper.search("How far is the Moon from Earth?", namespace=namespace) is None
+        assert helper.counts["preprocessed"] == 0
+        # Positive control: a paraphrase is near, so both prompts are read.
+        match = await helper.search("What makes cats purr?", namespace=namespace)
+        assert match is not None and match.entry_id == "purr"
+        assert helper.counts["preprocessed"] == 2
+        # The stored prompt's features are kept: only the new prompt is read.
+        assert await helper.search("Why does a cat purr?", namespace=namespace) is not None
+        assert helper.counts["preprocessed"] == 3
 
 
 async def test_the_same_text_in_other_case_and_spacing_is_found_without_the_judge(
@@ -152,13 +169,7 @@ def record(i: int, namespace: str = "ns", dim: int = 8) -> VectorRecord:
     rng = np.random.default_rng(i)
     vector = rng.standard_normal(dim).astype(np.float32)
     vector /= np.linalg.norm(vector)
-    from src.nlp import PromptFeatures
-
-    features = PromptFeatures(
-        text=f"t{i}", language="en", entities=frozenset(), quantities=frozenset(),
-        anchors=(), terms=frozenset(),
-    )  # fmt: skip
-    return VectorRecord(f"e{i}", namespace, "fp", features, 1e12, vector)
+    return VectorRecord(f"e{i}", namespace, "fp", f"t{i}", 1e12, vector)
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
@@ -269,6 +280,27 @@ async def test_bad_records_in_redis_are_skipped(redis_server, namespace) -> None
         assert len(helper.index) == 0 and helper._store.invalid == 2
         await helper.add("Why is the ocean salty?", "salt", namespace=namespace)
         assert await helper.search("What makes the ocean salty?", namespace=namespace)
+
+
+async def test_records_written_before_the_text_field_are_still_read(
+    redis_server, namespace
+) -> None:
+    """Version-1 records kept the prompt inside its features; they rebuild and match."""
+    shared = {"redis_url": redis_server.url, "key_prefix": prefix()}
+    async with SimilaritySearchHelper(SimilarityConfig(), **shared) as writer:
+        await writer.add("Why is the ocean salty?", "salt", namespace=namespace)
+    raw = redis_server.client()
+    (key,) = raw.keys(f"{shared['key_prefix']}vec:*")
+    meta = json.loads(raw.hget(key, "meta"))
+    assert meta["v"] == 2
+    text = meta.pop("text")
+    meta |= {"v": 1, "features": {"text": text, "language": "en", "entities": []}}
+    raw.hset(key, "meta", json.dumps(meta))
+    raw.close()
+    async with SimilaritySearchHelper(SimilarityConfig(), **shared) as helper:
+        assert helper._store.invalid == 0
+        match = await helper.search("What makes the ocean salty?", namespace=namespace)
+        assert match is not None and match.entry_id == "salt" and match.text == text
 
 
 @pytest.mark.faults

@@ -206,7 +206,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         if cache is not None:
             cache.on_level_get = _observe_level_get
         self.cache_config = cache_config or CacheConfig()
-        # Paraphrase lookup: prompt -> embedding + spaCy features -> FAISS -> guards.
+        # Paraphrase lookup: prompt -> embedding -> FAISS -> guards (spaCy) -> judge.
         self.similarity = similarity if cache is not None else None
         self.cache_stats = EngineCacheStats()
         self._clock = clock
@@ -494,7 +494,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         return None if prepared is None else await self._semantic_hit(prepared)
 
     async def _prepare(self, key: RequestKey) -> PreparedPrompt | None:
-        """Embedding and features of a text prompt, or None when there is no semantic stage."""
+        """The embedding of a text prompt, or None when there is no semantic stage."""
         if self.similarity is None or key.prompt_text is None:
             return None
         began = time.perf_counter()
@@ -724,13 +724,11 @@ def _observe_level_get(level: str, seconds: float) -> None:
 
 
 def _discard(preparing: asyncio.Task[PreparedPrompt | None]) -> None:
-    """Stop the background work of a prompt no longer needed."""
+    """Stop the embedding of a prompt no longer needed."""
     if not preparing.done():
         preparing.cancel()
-    elif not preparing.cancelled() and preparing.exception() is None:
-        prepared = preparing.result()
-        if prepared is not None:
-            prepared.discard()
+    elif not preparing.cancelled():
+        preparing.exception()  # retrieved: a failure here was already a miss
 
 
 def _prompt_text(prompt: Any) -> str | None:

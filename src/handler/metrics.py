@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["LOOKUP_SECONDS", "SEMANTIC_SCORE", "read_metrics", "track"]
 
 #: Time to decide a look-up, hit or miss, by stage: ``exact`` (all levels),
-#: ``memory`` and ``redis`` (one level's get), ``semantic_prepare`` (embedding and
-#: features) and ``semantic_match`` (search, guards and judge).
+#: ``memory`` and ``redis`` (one level's get), ``semantic_prepare`` (the
+#: embedding) and ``semantic_match`` (search, candidates' features, guards and judge).
 LOOKUP_SECONDS = Histogram(
     "evllm_lookup_seconds",
     "Time to decide a cache look-up, by stage.",

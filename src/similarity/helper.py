@@ -22,13 +22,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from src.cache.key import normalize_prompt
 from src.cache.manager import MultiLevelCacheManager
 from src.cache.memory import MemoryBackend
 from src.cache.redis_backend import (
@@ -56,6 +57,8 @@ __all__ = ["PairVerdict", "PreparedPrompt", "SimilarityMatch", "SimilaritySearch
 GUARDS = tuple(name for name, _ in CHECKS)
 
 DEFAULT_NAMESPACE = "default"
+#: Prompts whose spaCy features are kept for the next lookup that needs them.
+FEATURES_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,33 +81,19 @@ class SimilarityMatch:
 
 @dataclass(frozen=True, slots=True)
 class PreparedPrompt:
-    """A prompt's embedding, and its features on the way, for search and then add.
+    """A prompt's embedding, for search and then add.
 
-    The spaCy features are computed in the background: a search needs them only
-    when a candidate passes the threshold, and indexing only once the answer is
-    complete, so a miss does not wait for them.
+    Its spaCy features are not computed here: the guards need them only for a
+    candidate above the floor (:meth:`SimilaritySearchHelper.match` computes
+    them then, for both sides), so a miss with no near neighbour never pays
+    for preprocessing, nor does indexing its answer.
     """
 
     namespace: str
     fingerprint: str
     language: str
+    text: str
     vector: np.ndarray | None
-    pending_features: asyncio.Task[list[PromptFeatures]] | None
-
-    async def features(self) -> PromptFeatures:
-        """The prompt's features (waits for the background computation)."""
-        assert self.pending_features is not None
-        return (await self.pending_features)[0]
-
-    def discard(self) -> None:
-        """Stop the background work of a prompt that is no longer needed."""
-        task = self.pending_features
-        if task is None:
-            return
-        if not task.done():
-            task.cancel()
-        elif not task.cancelled():
-            task.exception()  # retrieved: a failure here was already a miss
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +218,8 @@ class SimilaritySearchHelper:
         self.startup_s: float | None = None
         self.last_error: str | None = None
         self.counts: Counter[str] = Counter()
+        #: Features of recently compared prompts, by normalised text (the event loop's).
+        self._features: OrderedDict[str, PromptFeatures] = OrderedDict()
         self._redis_failing = False
         self._skip_redis_until = 0.0  # time.monotonic() before which writes skip Redis
 
@@ -335,21 +326,34 @@ class SimilaritySearchHelper:
     async def prepare(
         self, text: str, *, namespace: str | None = None, fingerprint: str = ""
     ) -> PreparedPrompt:
-        """Embed a prompt, then start its preprocessing (both in worker threads).
+        """Embed a prompt (in a worker thread).
 
         A prompt in a script without a pipeline, or longer than the embedding model
-        reads (its ending would not be in the vector), is neither embedded nor
-        preprocessed: it can never be matched, only hit exactly.
+        reads (its ending would not be in the vector), is not embedded: it can
+        never be matched, only hit exactly.
         """
         self._ensure_started()
         namespace = namespace or DEFAULT_NAMESPACE
+        text = normalize_prompt(text)
         language = detect_language(text)
         vector = None if language == "other" else await self.embedder.embed(text)
-        if vector is None:
-            return PreparedPrompt(namespace, fingerprint, language, None, None)
-        # Started after the embedding so the two do not compete for the CPU.
-        pending = asyncio.create_task(self.preprocessor.process([text]))
-        return PreparedPrompt(namespace, fingerprint, language, vector, pending)
+        return PreparedPrompt(namespace, fingerprint, language, text, vector)
+
+    async def features_of(self, texts: Sequence[str]) -> list[PromptFeatures]:
+        """The spaCy features of normalised ``texts``: those of prompts compared
+        lately are kept (:data:`FEATURES_KEPT`), the rest computed in one call."""
+        found = {text: self._features[text] for text in texts if text in self._features}
+        missing = [text for text in dict.fromkeys(texts) if text not in found]
+        if missing:
+            computed = await self.preprocessor.process(missing)
+            self.counts["preprocessed"] += len(missing)
+            found.update(zip(missing, computed, strict=True))
+        for text, features in found.items():
+            self._features[text] = features
+            self._features.move_to_end(text)
+        while len(self._features) > FEATURES_KEPT:
+            self._features.popitem(last=False)
+        return [found[text] for text in texts]
 
     async def match(self, prompt: PreparedPrompt) -> SimilarityMatch | None:
         """The best stored prompt that passes the threshold and every guard, or None."""
@@ -371,20 +375,21 @@ class SimilaritySearchHelper:
         same = thesaurus.same if thesaurus is not None else None
         opposite = thesaurus.opposite if thesaurus is not None else None
         floor = self.config.threshold if self.judge is None else self.config.judge_floor
+        above = [(record, score) for record, score in candidates if score >= floor]
+        if len(above) < len(candidates):
+            self.counts["below_threshold"] += 1
+        if not above:
+            return None
+        mine, *theirs = await self.features_of([prompt.text, *(r.text for r, _ in above)])
         passed: list[tuple[VectorRecord, float]] = []
-        for record, score in candidates:
-            if score < floor:
-                self.counts["below_threshold"] += 1
-                break  # best first: the rest score lower
-            reason = disagreement(
-                await prompt.features(), record.features, self.guards, same, opposite
-            )
+        for (record, score), features in zip(above, theirs, strict=True):
+            reason = disagreement(mine, features, self.guards, same, opposite)
             if reason is not None:
                 self.counts[f"rejected:{reason}"] += 1
                 continue
             if self.judge is None:
                 self.counts["hits"] += 1
-                return SimilarityMatch(record.entry_id, score, record.features.text)
+                return SimilarityMatch(record.entry_id, score, record.text)
             passed.append((record, score))
         if not passed:
             return None
@@ -414,8 +419,7 @@ class SimilaritySearchHelper:
     ) -> SimilarityMatch | None:
         """The candidate the judge finds most likely to ask the same, if likely enough."""
         assert self.judge is not None
-        text = (await prompt.features()).text
-        probabilities = await self.judge.score([(text, r.features.text) for r, _ in passed])
+        probabilities = await self.judge.score([(prompt.text, r.text) for r, _ in passed])
         self.counts["judged"] += len(passed)
         best = int(np.argmax(probabilities))
         if probabilities[best] < self.threshold_of(prompt.language):
@@ -423,7 +427,7 @@ class SimilaritySearchHelper:
             return None
         record, score = passed[best]
         self.counts["hits"] += 1
-        return SimilarityMatch(record.entry_id, score, record.features.text,
+        return SimilarityMatch(record.entry_id, score, record.text,
                                float(probabilities[best]))  # fmt: skip
 
     async def decide_pairs(self, pairs: list[tuple[str, str]]) -> list[PairVerdict]:
@@ -484,7 +488,7 @@ class SimilaritySearchHelper:
             entry_id=entry_id,
             namespace=prompt.namespace,
             fingerprint=prompt.fingerprint,
-            features=await prompt.features(),
+            text=prompt.text,
             expires_at=expires_at,
             vector=prompt.vector,
         )

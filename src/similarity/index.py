@@ -19,25 +19,36 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from src.nlp.features import PromptFeatures
-
 logger = logging.getLogger(__name__)
 
-__all__ = ["VectorIndex", "VectorRecord"]
+__all__ = ["VectorIndex", "VectorRecord", "saved_text"]
 
 _Partition = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
 class VectorRecord:
-    """One indexed prompt: its vector and what a match needs to know about it."""
+    """One indexed prompt: its vector and what a match needs to know about it.
+
+    ``text`` is the prompt, normalised; its features for the guards are computed
+    when a lookup first finds it near enough to compare.
+    """
 
     entry_id: str
     namespace: str
     fingerprint: str
-    features: PromptFeatures
+    text: str
     expires_at: float
     vector: np.ndarray
+
+
+def saved_text(meta: dict[str, Any]) -> str:
+    """The prompt of a saved record: ``text``, or, in records written before the
+    features were computed on demand, the text inside ``features``."""
+    text = meta["text"] if "text" in meta else meta["features"]["text"]
+    if not isinstance(text, str):
+        raise TypeError(f"prompt text is a {type(text).__name__}, not a string")
+    return text
 
 
 class _FaissPartition:
@@ -196,7 +207,7 @@ class VectorIndex:
                 "namespace": r.namespace,
                 "fingerprint": r.fingerprint,
                 "expires_at": r.expires_at,
-                "features": r.features.to_dict(),
+                "text": r.text,
             }
             for r in records
         ]
@@ -238,7 +249,7 @@ class VectorIndex:
                     entry_id=item["entry_id"],
                     namespace=item["namespace"],
                     fingerprint=item["fingerprint"],
-                    features=PromptFeatures.from_dict(item["features"]),
+                    text=saved_text(item),
                     expires_at=float(item["expires_at"]),
                     vector=vector,
                 )

@@ -30,14 +30,16 @@ from src.cache.redis_backend import (
     namespace_tag,
     unlink_matching,
 )
-from src.nlp.features import PromptFeatures
-from src.similarity.index import VectorRecord
+from src.similarity.index import VectorRecord, saved_text
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RedisVectorStore"]
 
-_META_VERSION = 1
+#: Version 2 keeps the prompt's text; version 1 (still read) kept its spaCy features,
+#: the text among them.
+_META_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 #: Invalid records logged as warnings; later ones are logged at DEBUG (and counted).
 _LOUD_INVALID = 10
 
@@ -88,7 +90,7 @@ class RedisVectorStore:
             "namespace": record.namespace,
             "fingerprint": record.fingerprint,
             "expires_at": record.expires_at,
-            "features": record.features.to_dict(),
+            "text": record.text,
         }
         key = self.key(record.namespace, record.entry_id)
         vector = np.ascontiguousarray(record.vector, dtype=np.float32).tobytes()
@@ -168,7 +170,7 @@ class RedisVectorStore:
             meta = json.loads(row[b"meta"])
             if not isinstance(meta, dict):
                 raise ValueError(f"metadata is a JSON {type(meta).__name__}, not an object")
-            if meta.get("v") != _META_VERSION:
+            if meta.get("v") not in _READABLE_VERSIONS:
                 raise ValueError(f"unknown version {meta.get('v')!r}")
             vector = np.frombuffer(row[b"vector"], dtype=np.float32)
             if vector.shape != (self.dimension,) or not np.isfinite(vector).all():
@@ -177,7 +179,7 @@ class RedisVectorStore:
                 entry_id=str(meta["entry_id"]),
                 namespace=str(meta["namespace"]),
                 fingerprint=str(meta["fingerprint"]),
-                features=PromptFeatures.from_dict(meta["features"]),
+                text=saved_text(meta),
                 expires_at=float(meta["expires_at"]),
                 vector=vector.copy(),
             )
