@@ -53,6 +53,9 @@ async def test_prompts_are_preprocessed_only_when_a_stored_one_is_near(namespace
         # The stored prompt's features are kept: only the new prompt is read.
         assert await helper.search("Why does a cat purr?", namespace=namespace) is not None
         assert helper.counts["preprocessed"] == 3
+        # Clearing forgets the kept features (they hold prompt texts) with the prompts.
+        await helper.clear(namespace)
+        assert not helper._features
 
 
 async def test_the_same_text_in_other_case_and_spacing_is_found_without_the_judge(

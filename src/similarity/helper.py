@@ -313,6 +313,7 @@ class SimilaritySearchHelper:
             if client is not None:
                 await client.aclose()
         self.index = None
+        self._features.clear()
 
     async def __aenter__(self) -> SimilaritySearchHelper:
         await self.start()
@@ -574,6 +575,8 @@ class SimilaritySearchHelper:
         """
         index = self._ensure_started()
         dropped = await asyncio.to_thread(index.remove_namespace, namespace)
+        # Kept features hold prompt texts; not keyed by namespace, they all go.
+        self._features.clear()
         if self._store is not None:
             try:
                 await asyncio.wait_for(
