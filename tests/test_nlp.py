@@ -8,7 +8,6 @@ import pytest
 
 from src.nlp import (
     GuardSettings,
-    PromptFeatures,
     PromptPreprocessor,
     detect_language,
     disagreement,
@@ -83,17 +82,6 @@ async def test_number_words_and_digits_agree(nlp) -> None:
     a = await features(nlp, "Name seven wonders of the ancient world.")
     b = await features(nlp, "Name 7 wonders of the ancient world.")
     assert a.quantities == b.quantities == frozenset({"7"})
-
-
-async def test_features_survive_a_round_trip(nlp) -> None:
-    f = await features(nlp, "Write a limerick about Oslo in March.")
-    assert PromptFeatures.from_dict(f.to_dict()) == f
-
-
-async def test_records_written_with_the_removed_negation_and_task_fields_still_load(nlp) -> None:
-    f = await features(nlp, "Write a limerick about Oslo in March.")
-    stored = {**f.to_dict(), "negated": False, "negated_words": [], "tasks": ["poem"]}
-    assert PromptFeatures.from_dict(stored) == f
 
 
 GUARDED = [
@@ -333,13 +321,6 @@ async def test_a_noun_the_tagger_misreads_is_taken_as_written(nlp) -> None:
     # A preposition with its object is no noun, though WordNet knows "as" (arsenic).
     runner = await features(nlp, "How far should I run each week as a beginner?")
     assert "as" not in runner.anchors and "beginner" in runner.anchors
-
-
-async def test_records_without_word_order_skip_the_substitution_guard(nlp) -> None:
-    fa, fb = await nlp.process(["How do I learn to swim?", "How do I learn to skate?"])
-    assert fa.words and fa.words[-1] == "swim"
-    old = {k: v for k, v in fa.to_dict().items() if k != "words"}
-    assert disagreement(PromptFeatures.from_dict(old), fb, GuardSettings()) is None
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = ["FUNCTION_WORD", "FeatureDraft", "PromptFeatures"]
 
@@ -40,35 +39,6 @@ class PromptFeatures:
     terms: frozenset[str]
     words: tuple[str, ...] = ()
     flow: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (sets as sorted lists)."""
-        return {
-            "text": self.text,
-            "language": self.language,
-            "entities": sorted(self.entities),
-            "quantities": sorted(self.quantities),
-            "anchors": list(self.anchors),
-            "terms": sorted(self.terms),
-            "words": list(self.words),
-            "flow": list(self.flow),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PromptFeatures:
-        """The inverse of :meth:`to_dict`."""
-        return cls(
-            text=str(data["text"]),
-            language=str(data["language"]),
-            entities=frozenset(data["entities"]),
-            quantities=frozenset(data["quantities"]),
-            anchors=tuple(data["anchors"]),
-            terms=frozenset(data["terms"]),
-            # Records written before word order was kept: no substitution check.
-            words=tuple(data.get("words", ())),
-            # Records written before flows were kept: no source / target check.
-            flow=tuple(data.get("flow", ())),
-        )
 
 
 @dataclass
