@@ -50,8 +50,9 @@ from src.similarity.judge_data import Pair, read_pairs, split_of
 from src.similarity.judge_training import (
     PERMISSIVE,
     RESEARCH_REPORTED,
-    held_out_line,
+    held_out_rows,
     research_role,
+    settings_of,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,6 +185,8 @@ async def main(args: argparse.Namespace) -> None:
               f"(by language: {helper.judge_thresholds}), cosine threshold {config.threshold}, "
               f"limit {args.limit} per label")  # fmt: skip
         research_rows_held_back = learned_from_research(config)
+        # The PAWS-X lines the judge (or, without one, the default judge) never saw.
+        split = settings_of(judge_folder(config.judge_model if config.judge else "default")).split
         for path in args.files or DEFAULT_FILES:
             path = Path(path)
             if not path.is_file():
@@ -191,7 +194,8 @@ async def main(args: argparse.Namespace) -> None:
                 continue
             pairs = read_pairs(path)
             if path.name in PERMISSIVE:  # the judge trained on the other lines
-                pairs = [p for i, p in enumerate(pairs) if held_out_line(i)]
+                held = held_out_rows(path.name, split, path.parent)
+                pairs = [p for p, h in zip(pairs, held, strict=True) if h]
             if research_rows_held_back and path.name in RESEARCH_REPORTED:
                 pairs = [p for p in pairs if research_role(path.name, p) == "report"]
             pairs = sample(pairs, args.limit)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from benchmarks.semantic_quality import OWN_TEST, sample
@@ -10,7 +12,7 @@ from src.similarity.judge_training import OWN_DEV
 
 KINDS = {
     "paraphrase", "subject", "entity", "number", "date", "negation", "direction", "task",
-    "language", "unrelated",
+    "language", "unrelated", "topic",
 }  # fmt: skip
 
 
@@ -23,6 +25,8 @@ def test_own_pairs_are_well_formed(path) -> None:
         assert row.a.strip() and row.b.strip() and row.a != row.b, row
         assert row.origin.startswith(("dev", "test", "holdout")), row
     assert {r.same for r in rows} == {True, False}
+    kinds = {json.loads(line)["kind"] for line in path.read_text(encoding="utf-8").splitlines()}
+    assert kinds <= KINDS, kinds - KINDS
 
 
 def test_own_dev_and_test_share_no_prompt() -> None:

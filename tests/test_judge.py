@@ -22,15 +22,26 @@ from src.similarity.judge import (
     judge_folder,
     read_calibration,
 )
-from src.similarity.judge_data import Pair, Token, generate_pairs, read_pairs, substitute_synonym
+from src.similarity.judge_data import (
+    Pair,
+    Token,
+    generate_pairs,
+    match_translations,
+    read_pairs,
+    substitute_synonym,
+)
 from src.similarity.judge_training import (
     DEFAULT_DATA,
     OWN_DEV,
+    PERMISSIVE,
     RESEARCH,
     TrainSettings,
     build_splits,
+    held_out_rows,
+    read_alignment,
     recalibrate,
     research_role,
+    settings_of,
     train_judge,
 )
 
@@ -193,6 +204,31 @@ def test_training_is_deterministic_on_a_tiny_slice(tmp_path) -> None:
         recalibrate(tmp_path / "one", own_dev=fewer)
 
 
+@pytest.mark.training
+def test_a_judge_trained_on_fewer_layers_is_built_with_that_many(tmp_path) -> None:
+    """``layers`` cuts the encoder: the adapter covers only kept layers, and the
+    folder built from it holds a model of that depth that loads and scores."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    from src.similarity.judge import build_judge, load_judge_model
+
+    with pytest.raises(ValueError, match="first_layer 3 must be below layers 3"):
+        train_judge(tmp_path / "bad", TrainSettings(steps=1, limit=5, layers=3, first_layer=3))
+    settings = TrainSettings(steps=2, batch_size=4, limit=25, layers=3, first_layer=1)
+    train_judge(tmp_path / "cut", settings, log_every=0)
+    layers = {int(k.split(".")[3]) for k in load_file(str(tmp_path / "cut" / ADAPTER_FILE))
+              if k.startswith("bert.encoder.layer.")}  # fmt: skip
+    assert layers == {1, 2}
+    folder = build_judge(judge_dir=tmp_path / "cut")  # calibration built it already
+    assert json.loads((folder / "config.json").read_text())["num_hidden_layers"] == 3
+    model = load_judge_model(folder, None)
+    assert len(model.bert.encoder.layer) == 3
+    curve = read_calibration(tmp_path / "cut")
+    assert curve.thresholds[0] == 0.0
+
+
 @pytest.fixture(scope="module")
 def english():
     import spacy
@@ -220,6 +256,68 @@ def test_only_the_research_judge_reads_research_files_and_never_their_report_row
     # BQ dev, the research judge's report set for BQ, is never read.
     bq_dev = {(p.a, p.b) for p in read_pairs(DEFAULT_DATA / "bq_dev.jsonl")}
     assert not [p for p in splits.train + splits.calibrate if (p.a, p.b) in bq_dev]
+
+
+def test_a_translation_is_matched_to_the_pair_it_translates() -> None:
+    """Matching goes by both sides' vectors, not by line, and a pair with no
+    close counterpart gets none."""
+    rng = np.random.default_rng(0)
+    english = [Pair(f"e{i}a", f"e{i}b", i % 2 == 0, "en", "t") for i in range(4)]
+    chinese = [Pair(f"z{i}a", f"z{i}b", True, "zh", "t") for i in range(3)]
+    base = {f"{side}{i}{part}": rng.normal(size=16) for side in "ez" for i in range(4)
+            for part in "ab"}  # fmt: skip
+    # z0 translates e2, z1 translates e0 (noisily); z2 is unrelated to every pair.
+    for z, e in (("z0", "e2"), ("z1", "e0")):
+        for part in "ab":
+            base[f"{z}{part}"] = base[f"{e}{part}"] + rng.normal(scale=0.2, size=16)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors = np.array([base[t] for t in texts])
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    assert match_translations(english, chinese, embed) == [2, 0, None]
+    assert match_translations([], chinese, embed) == [None, None, None]
+
+
+def test_the_aligned_split_never_puts_a_pawsx_sentence_on_both_sides() -> None:
+    """English pairs sharing a sentence are held out together, and a Chinese pair
+    goes with the English pair it translates; the older line split did neither."""
+    english, chinese = PERMISSIVE
+    alignment = read_alignment()
+    en_held = held_out_rows(english, "aligned")
+    zh_held = held_out_rows(chinese, "aligned")
+    assert zh_held == [en_held[m] for m in alignment if m is not None]
+    for name, held in ((english, en_held), (chinese, zh_held)):
+        rows = read_pairs(DEFAULT_DATA / name)
+        assert 0.15 < sum(held) / len(rows) < 0.25
+        kept = {t for p, h in zip(rows, held, strict=True) if not h for t in (p.a, p.b)}
+        out = {t for p, h in zip(rows, held, strict=True) if h for t in (p.a, p.b)}
+        assert len(kept & out) <= 2, name  # two Chinese sentences translate two groups
+    by_line = held_out_rows(chinese, "line")
+    trained_translations = sum(
+        en_held[m] and not h  # type: ignore[index]
+        for m, h in zip(alignment, by_line, strict=True)
+    )
+    assert trained_translations > 100
+
+
+def test_an_alignment_made_from_other_files_is_refused(tmp_path) -> None:
+    for name in PERMISSIVE:
+        (tmp_path / name).write_bytes((DEFAULT_DATA / name).read_bytes())
+    assert read_alignment(tmp_path) == read_alignment()
+    with (tmp_path / PERMISSIVE[1]).open("a", encoding="utf-8") as extra:
+        extra.write('{"a": "一", "b": "二", "same": false, "lang": "zh"}\n')
+    with pytest.raises(ValueError, match=r"made from another pawsx_zh_dev\.jsonl"):
+        read_alignment(tmp_path)
+
+
+def test_judges_trained_before_a_setting_existed_read_as_they_were_trained() -> None:
+    """The shipped judges predate the aligned split and the layer count."""
+    for name in ("default", "research"):
+        meta = json.loads((judge_folder(name) / "adapter.json").read_text())
+        settings = settings_of(judge_folder(name))
+        assert settings.split == meta["settings"].get("split", "line")
+        assert settings.layers == meta["settings"].get("layers", 12)
 
 
 def test_judges_are_named_or_given_as_folders(tmp_path) -> None:

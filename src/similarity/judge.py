@@ -77,6 +77,16 @@ _LORA_MODULES = (
 )
 
 
+def keep_layers(model: Any, layers: int) -> Any:
+    """``model`` (a BERT model) with only its first ``layers`` encoder layers."""
+    encoder = model.bert.encoder
+    if not 1 <= layers <= len(encoder.layer):
+        raise JudgeError(f"layers must be in 1..{len(encoder.layer)}, not {layers}")
+    encoder.layer = encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    return model
+
+
 class JudgeError(EnhancedVLLMError, RuntimeError):
     """The pair judge's files are missing or inconsistent, or it was used unstarted."""
 
@@ -313,6 +323,9 @@ def load_judge_model(base: Path, adapter: Path | None) -> Any:
         return model
     tensors = load_file(str(adapter))
     meta = json.loads((adapter.parent / "adapter.json").read_text(encoding="utf-8"))
+    layers = meta.get("settings", {}).get("layers")
+    if layers is not None:  # adapters written before the setting keep all layers
+        keep_layers(model, int(layers))
     scale = float(meta["alpha"]) / float(meta["rank"])
     state = model.state_dict()
     with torch.no_grad():

@@ -24,11 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "Pair",
     "Synonyms",
     "Token",
     "generate_pairs",
+    "match_translations",
     "read_pairs",
     "split_of",
     "substitute_synonym",
@@ -317,3 +320,28 @@ def generate_pairs(
 
 def _normal(text: str) -> str:
     return re.sub(r"\W+", "", text.lower())
+
+
+def match_translations(
+    english: Sequence[Pair],
+    chinese: Sequence[Pair],
+    embed: Callable[[list[str]], np.ndarray],
+    floor: float = 0.75,
+) -> list[int | None]:
+    """For each pair of ``chinese``, the index of the pair of ``english`` it
+    translates, or None when no pair is close enough.
+
+    PAWS-X ships each language's pairs as a translation of the same English
+    pairs, but the files here are not in the same order (and each lost other
+    rows to filtering), so line numbers say nothing. A pair's match is the pair
+    of the other language whose two sides are closest, side by side, in a
+    multilingual embedding space (``embed``: unit vectors, cosine = dot
+    product): the mean of the two sides' cosines, at least ``floor``.
+    """
+    if not english or not chinese:
+        return [None] * len(chinese)
+    en_a, en_b = embed([p.a for p in english]), embed([p.b for p in english])
+    zh_a, zh_b = embed([p.a for p in chinese]), embed([p.b for p in chinese])
+    scores = (zh_a @ en_a.T + zh_b @ en_b.T) / 2.0
+    best = scores.argmax(axis=1)
+    return [int(i) if scores[j, i] >= floor else None for j, i in enumerate(best)]

@@ -24,6 +24,7 @@ training; BQ train trains (fifth 1 calibrates) and BQ dev stays for reports.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -33,7 +34,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -43,12 +44,14 @@ from src.similarity.judge import (
     CALIBRATION_FILE,
     Calibration,
     PairJudge,
+    keep_layers,
     lora_targets,
 )
 from src.similarity.judge_data import (
     Pair,
     Synonyms,
     generate_pairs,
+    match_translations,
     read_pairs,
     split_of,
     tag_texts,
@@ -57,7 +60,17 @@ from src.similarity.models import MULTILINGUAL_E5, resolve_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainSettings", "build_splits", "calibration_pairs", "recalibrate", "train_judge"]
+__all__ = [
+    "TrainSettings",
+    "align_pawsx",
+    "build_splits",
+    "calibration_pairs",
+    "held_out_rows",
+    "read_alignment",
+    "recalibrate",
+    "settings_of",
+    "train_judge",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets"
@@ -69,6 +82,15 @@ RESEARCH = ("lcqmc_dev.jsonl", "bq_train.jsonl", "mrpc_train.jsonl")
 #: Research files whose fifth 0 (:func:`split_of`) is held out for reports; BQ
 #: train has its own report split (BQ dev), never read by training.
 RESEARCH_REPORTED = ("lcqmc_dev.jsonl", "mrpc_train.jsonl")
+#: Which English PAWS-X pair each Chinese one translates (:func:`align_pawsx`).
+PAWSX_ALIGNMENT = REPO / "benchmarks" / "data" / "pawsx_alignment.json"
+#: How PAWS-X lines are held out. ``"aligned"``: English lines by their index,
+#: each Chinese line with the English pair it translates (:data:`PAWSX_ALIGNMENT`),
+#: so a pair and its translation are never on both sides. ``"line"``: both files
+#: by line index, as judges trained before the alignment were (their adapter.json
+#: has no ``split``); the files are not in the same order, so the translation of
+#: a held-out pair was often trained on.
+Split = Literal["aligned", "line"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,9 @@ class TrainSettings:
     weight_decay: float = 0.01
     rank: int = 8
     alpha: float = 16.0
+    #: Encoder layers kept from the base, counted from the input: the judge drops
+    #: the layers above (each one costs the same share of a forward pass).
+    layers: int = 12
     #: Encoder layers below this one stay frozen (and need no backward pass).
     first_layer: int = 4
     max_length: int = 128
@@ -92,6 +117,8 @@ class TrainSettings:
     limit: int = 0
     #: Also learn from the research-only files (the opt-in research judge).
     research: bool = False
+    #: How PAWS-X lines are held out for calibration (:data:`Split`).
+    split: Split = "aligned"
     #: Also generate same-meaning pairs by synonym substitution (English, WordNet).
     #: Off: a judge trained with them did worse on Chinese questions (docs/judge.md).
     synonym_pairs: bool = False
@@ -104,12 +131,96 @@ class Splits:
 
 
 def held_out_line(index: int) -> bool:
-    """Whether line ``index`` of a permissive file is kept out of training.
-
-    PAWS-X en and zh are line-aligned translations, so they are split by line:
-    a sentence never sits on both sides. The held-out lines calibrate the judge.
-    """
+    """Whether line ``index`` of the English PAWS-X file is kept out of training
+    (the held-out lines calibrate the judge)."""
     return index % 5 == 0
+
+
+def held_out_rows(name: str, split: Split, data_dir: Path = DEFAULT_DATA) -> list[bool]:
+    """Whether each line of the permissive file ``name`` is kept out of training.
+
+    With the ``"aligned"`` split, English lines that share a sentence (PAWS
+    builds several pairs from one sentence) are held out together, as the group's
+    first line is (:func:`held_out_line`), and each Chinese line as the English
+    pair it translates is (:func:`read_alignment`). With ``"line"``, each file by
+    its line numbers.
+    """
+    rows = read_pairs(data_dir / name)
+    if split == "line":
+        return [held_out_line(i) for i in range(len(rows))]
+    english = read_pairs(data_dir / PERMISSIVE[0])
+    group = _sentence_groups(english)
+    held = [held_out_line(g) for g in group]
+    if name == PERMISSIVE[0]:
+        return held
+    alignment = read_alignment(data_dir)
+    if len(alignment) != len(rows):
+        raise ValueError(f"the PAWS-X alignment has {len(alignment)} lines, {name} {len(rows)}")
+    return [held_out_line(i) if m is None else held[m] for i, m in enumerate(alignment)]
+
+
+def _sentence_groups(pairs: Sequence[Pair]) -> list[int]:
+    """For each pair, the lowest index of the pairs joined to it by shared texts."""
+    parent = list(range(len(pairs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for index, pair in enumerate(pairs):
+        for text in (pair.a, pair.b):
+            other = root(first.setdefault(text, index))
+            mine = root(index)
+            parent[max(other, mine)] = min(other, mine)
+    return [root(i) for i in range(len(pairs))]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def align_pawsx(data_dir: Path = DEFAULT_DATA, out: Path = PAWSX_ALIGNMENT,
+                cache_dir: Path | None = None) -> list[int | None]:  # fmt: skip
+    """Match each Chinese PAWS-X pair to the English pair it translates
+    (:func:`~src.similarity.judge_data.match_translations`, with the embedder's
+    model) and write the line numbers, with both files' digests, to ``out``."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolve_model(MULTILINGUAL_E5, cache_dir), device="cpu")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.asarray(model.encode(texts, prompt_name="query", batch_size=64,
+                                       normalize_embeddings=True))  # fmt: skip
+
+    english, chinese = PERMISSIVE
+    matches = match_translations(
+        read_pairs(data_dir / english), read_pairs(data_dir / chinese), embed
+    )
+    record = {
+        "files": {name: _digest(data_dir / name) for name in PERMISSIVE},
+        "zh_line_to_en_line": matches,
+    }
+    out.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return matches
+
+
+def read_alignment(data_dir: Path = DEFAULT_DATA, path: Path = PAWSX_ALIGNMENT) -> list[int | None]:
+    """The English line each Chinese PAWS-X line translates (None: not found).
+
+    Raises:
+        ValueError: The alignment is missing or was made from other files.
+    """
+    remake = "python -m src train-judge --align-pawsx"
+    if not path.is_file():
+        raise ValueError(f"{path} not found: run '{remake}'")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    for name, digest in record["files"].items():
+        if _digest(data_dir / name) != digest:
+            raise ValueError(f"{path} was made from another {name}: run '{remake}'")
+    return list(record["zh_line_to_en_line"])
 
 
 def research_role(name: str, pair: Pair) -> str:
@@ -134,8 +245,9 @@ def _real_pairs(
         rows = read_pairs(data_dir / name)
         if settings.limit:
             rows = rows[: settings.limit]
-        for index, pair in enumerate(rows):
-            (calibrate if held_out_line(index) else train).append(pair)
+        held_out = held_out_rows(name, settings.split, data_dir)
+        for pair, held in zip(rows, held_out, strict=False):  # rows may be cut by limit
+            (calibrate if held else train).append(pair)
     own = read_pairs(own_dev)
     if settings.limit:
         own = own[: settings.limit]
@@ -252,7 +364,13 @@ def train_judge(
 
     base = Path(resolve_model(MULTILINGUAL_E5, cache_dir)) / "0_Transformer"
     tokenizer = PreTrainedTokenizerFast.from_pretrained(base)
-    model = BertForSequenceClassification.from_pretrained(base, num_labels=1)
+    model = keep_layers(
+        BertForSequenceClassification.from_pretrained(base, num_labels=1), settings.layers
+    )
+    if not 0 <= settings.first_layer < settings.layers:
+        raise ValueError(
+            f"first_layer {settings.first_layer} must be below layers {settings.layers}"
+        )
     for parameter in model.parameters():
         parameter.requires_grad = False
     wrapped = _add_lora(model, settings)
@@ -357,6 +475,15 @@ def calibrate(judge_dir: Path, pairs: Sequence[Pair], cache_dir: Path | None) ->
     return curve
 
 
+def settings_of(judge_dir: Path) -> TrainSettings:
+    """The settings a judge was trained with, from its ``adapter.json`` (settings
+    added since take the value that matches how older judges were trained)."""
+    meta = json.loads((judge_dir / "adapter.json").read_text(encoding="utf-8"))
+    known = set(TrainSettings.__dataclass_fields__)
+    written = {"split": "line"} | meta["settings"]
+    return TrainSettings(**{k: v for k, v in written.items() if k in known})
+
+
 def recalibrate(
     judge_dir: Path,
     *,
@@ -369,9 +496,7 @@ def recalibrate(
     reading each pair as the judge does today (a curve measured with the older
     both-orders scoring is replaced by one of the canonical order)."""
     meta = json.loads((judge_dir / "adapter.json").read_text(encoding="utf-8"))
-    known = set(TrainSettings.__dataclass_fields__)
-    settings = TrainSettings(**{k: v for k, v in meta["settings"].items() if k in known})
-    pairs = calibration_pairs(data_dir, own_dev, settings)
+    pairs = calibration_pairs(data_dir, own_dev, settings_of(judge_dir))
     if len(pairs) != meta["calibration_pairs"]:
         raise ValueError(
             f"{judge_dir} was calibrated on {meta['calibration_pairs']} pairs; the data "
@@ -384,12 +509,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m src train-judge", description="Train and calibrate the pair judge."
     )
-    parser.add_argument("--out", type=Path, required=True, help="folder for the adapter")
+    parser.add_argument("--out", type=Path, help="folder for the adapter (required to train)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="public pair files")
     parser.add_argument("--own-dev", type=Path, default=OWN_DEV, help="own dev pairs")
     parser.add_argument("--steps", type=int, default=TrainSettings.steps)
     parser.add_argument("--limit", type=int, default=0, help="first N pairs per file (smoke)")
     parser.add_argument("--seed", type=int, default=TrainSettings.seed)
+    parser.add_argument(
+        "--layers", type=int, default=TrainSettings.layers, help="encoder layers kept"
+    )
+    parser.add_argument(
+        "--first-layer",
+        type=int,
+        default=TrainSettings.first_layer,
+        help="lowest encoder layer that carries an adapter",
+    )
     parser.add_argument(
         "--research",
         action="store_true",
@@ -401,6 +535,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also generate same-meaning pairs by English synonym substitution",
     )
     parser.add_argument(
+        "--align-pawsx",
+        action="store_true",
+        help=f"do not train: match the Chinese PAWS-X pairs to the English ones "
+        f"they translate and write {PAWSX_ALIGNMENT.relative_to(REPO)}",
+    )
+    parser.add_argument(
         "--recalibrate",
         action="store_true",
         help="do not train: measure the calibration of the judge already in --out again",
@@ -409,6 +549,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     # Progress shows even when the caller configured logging first (python -m src).
     logger.setLevel(logging.INFO)
+    if args.align_pawsx:
+        matches = align_pawsx(args.data)
+        found = sum(m is not None for m in matches)
+        print(f"{found} of {len(matches)} Chinese pairs matched; written to {PAWSX_ALIGNMENT}")
+        return 0
+    if args.out is None:
+        parser.error("--out is required to train or recalibrate")
     if args.recalibrate:
         curve = recalibrate(args.out, data_dir=args.data, own_dev=args.own_dev)
         thresholds = {"all": curve.threshold_for(0.02)} | {
@@ -420,6 +567,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps=args.steps,
         limit=args.limit,
         seed=args.seed,
+        layers=args.layers,
+        first_layer=args.first_layer,
         research=args.research,
         synonym_pairs=args.synonym_pairs,
     )
