@@ -8,11 +8,12 @@ is a few megabytes. Training is seeded and runs on the CPU.
 
 Data (see :mod:`src.similarity.judge_data` and ``docs/judge.md``):
 
-- **train**: PAWS-X dev (en, zh) lines whose index is not a multiple of five,
-  four fifths (by hash) of the project's own dev pairs, and pairs generated
-  from both;
-- **calibrate**: the other PAWS-X lines and the other fifth of the own dev pairs.
-  Never trained on; the calibration curve shipped with the judge is measured here.
+- **train**: about four fifths of PAWS-X dev (en, zh), four fifths (by hash)
+  of the project's own dev pairs, and pairs generated from both;
+- **calibrate**: the other PAWS-X pairs (English pairs by line, those sharing a
+  sentence together; each Chinese pair with the English pair it translates: see
+  :func:`held_out_rows`) and the other fifth of the own dev pairs. Never
+  trained on; the calibration curve shipped with the judge is measured here.
 
 Files whose licence allows research only are never read by default. With
 ``--research`` they train a separate judge that ships as an opt-in
