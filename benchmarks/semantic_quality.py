@@ -10,6 +10,9 @@ benchmark prints recall (same-meaning pairs served) and false hits
 - **cosine**: the embedding's cosine alone at ``SimilarityConfig.threshold``,
   the same embedder in the same run;
 - **judge**: the judge alone above the floor (no guards);
+- **ranking**: on the pairs at or above the floor, the ROC AUC of the cosine and
+  of the judge's probability (how well each orders same before different pairs,
+  whatever the threshold);
 - with ``--sweep``, the full decision at several false-hit targets;
 - with ``--ablation``, the judge with each guard added alone as a veto.
 
@@ -37,6 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import asyncio
+import bisect
 import json
 import time
 from dataclasses import dataclass
@@ -114,6 +118,36 @@ def decisions(config: SimilarityConfig, judge_threshold) -> dict:  # type: ignor
     }
 
 
+def auc(scores: list[float], same: list[bool]) -> float:
+    """Area under the ROC curve: the chance that a same-meaning pair scores above a
+    different one (ties count half). NaN when either label is missing."""
+    positives = [s for s, y in zip(scores, same, strict=True) if y]
+    negatives = sorted(s for s, y in zip(scores, same, strict=True) if not y)
+    if not positives or not negatives:
+        return float("nan")
+    wins = 0.0
+    for s in positives:
+        below = bisect.bisect_left(negatives, s)
+        wins += below + (bisect.bisect_right(negatives, s) - below) / 2
+    return wins / (len(positives) * len(negatives))
+
+
+def ranking(rows: list[Scored], floor: float) -> dict[str, float]:
+    """How well the cosine and the judge order the pairs the judge is shown (those
+    at or above the floor): ROC AUC of each, on the same pairs."""
+    shown = [
+        r for r in rows
+        if r.verdict.cosine is not None and r.verdict.cosine >= floor
+        and r.verdict.probability is not None
+    ]  # fmt: skip
+    same = [r.pair.same for r in shown]
+    return {
+        "pairs": len(shown),
+        "cosine_auc": auc([r.verdict.cosine for r in shown], same),  # type: ignore[misc]
+        "judge_auc": auc([r.verdict.probability for r in shown], same),  # type: ignore[misc]
+    }
+
+
 def line(name: str, rows: list[Scored], decide) -> str:  # type: ignore[no-untyped-def]
     recall, false_hits, n_same, n_diff = rates(rows, decide)
     return (
@@ -134,6 +168,11 @@ def report(title: str, rows: list[Scored], config: SimilarityConfig, threshold: 
             print(line(f"{name} {lang}", subset, decide))
             recall, false_hits, _, _ = rates(subset, decide)
             figures[f"{name}_{lang}"] = {"recall": recall, "false_hits": false_hits}
+    if threshold is not None:
+        order = ranking(rows, config.judge_floor)
+        print(f"  ranking above the floor  cosine AUC {order['cosine_auc']:.3f}   "
+              f"judge AUC {order['judge_auc']:.3f}   ({order['pairs']} pairs)")  # fmt: skip
+        figures["ranking"] = order
     return figures
 
 

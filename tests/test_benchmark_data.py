@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -57,3 +58,32 @@ def test_only_a_judge_trained_on_research_files_has_their_rows_held_back() -> No
     assert learned_from_research(SimilarityConfig(judge_model="research"))
     assert not learned_from_research(SimilarityConfig())
     assert not learned_from_research(SimilarityConfig(judge=False))
+
+
+def test_auc_is_the_share_of_same_pairs_ranked_above_different_ones() -> None:
+    from benchmarks.semantic_quality import auc
+
+    assert auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
+    assert auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
+    # One same pair ties a different one (half a win) and beats the other.
+    assert auc([0.5, 0.5, 0.3], [True, False, False]) == 0.75
+    assert math.isnan(auc([0.5, 0.6], [True, True]))
+
+
+def test_ranking_reads_only_pairs_the_judge_was_shown() -> None:
+    from benchmarks.semantic_quality import Scored, ranking
+    from src.similarity.helper import PairVerdict
+
+    def row(same: bool, cosine: float, probability: float | None) -> Scored:
+        return Scored(Pair("a", "b", same, "en", "t"), PairVerdict(cosine, {}, probability, False))
+
+    rows = [
+        row(True, 0.90, 0.2), row(False, 0.95, 0.9),  # the judge orders these wrongly
+        row(True, 0.99, 0.8), row(False, 0.86, 0.1),
+        row(True, 0.50, None), row(False, 0.10, None),  # below the floor: not shown
+    ]  # fmt: skip
+    order = ranking(rows, floor=0.85)
+    assert order["pairs"] == 4
+    assert order["cosine_auc"] == 0.75 and order["judge_auc"] == 0.5
+    rows[0] = row(True, 0.90, 0.95)
+    assert ranking(rows, floor=0.85)["judge_auc"] == 0.75
