@@ -312,12 +312,15 @@ def test_an_alignment_made_from_other_files_is_refused(tmp_path) -> None:
 
 
 def test_judges_trained_before_a_setting_existed_read_as_they_were_trained() -> None:
-    """The shipped judges predate the aligned split and the layer count."""
+    """The research judge predates the aligned split and the layer count: it reads
+    as split by line with all 12 layers; the default judge states both."""
     for name in ("default", "research"):
         meta = json.loads((judge_folder(name) / "adapter.json").read_text())
         settings = settings_of(judge_folder(name))
         assert settings.split == meta["settings"].get("split", "line")
         assert settings.layers == meta["settings"].get("layers", 12)
+    assert settings_of(judge_folder("research")).split == "line"
+    assert settings_of(judge_folder("default")).split == "aligned"
 
 
 def test_judges_are_named_or_given_as_folders(tmp_path) -> None:
