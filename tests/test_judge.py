@@ -433,7 +433,7 @@ async def test_the_helper_serves_a_paraphrase_and_the_judge_turns_a_swap_away(na
         assert match is not None and match.entry_id == "rev"
         assert match.probability is not None and match.probability >= helper.judge_threshold
         assert helper.describe()["judged"] >= 1
-        # A changed verb: the shipped judge alone scores it high (docs/judge.md, known
-        # failure modes); the substitution guard beside it turns it away.
+        # A changed verb, which a judge can score high (docs/judge.md, known failure
+        # modes): with the substitution guard beside the judge it is never served.
         await helper.add("How do I wash strawberries?", "wash", namespace=namespace)
         assert await helper.search("How do I grow strawberries?", namespace=namespace) is None
