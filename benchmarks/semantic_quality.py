@@ -43,6 +43,7 @@ import asyncio
 import bisect
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,18 +98,24 @@ def rates(rows: list[Scored], decide) -> tuple[float, float, int, int]:  # type:
     return recall, false_hits, len(same), len(different)
 
 
+def shown_to_judge(row: Scored, floor: float) -> bool:
+    """Whether the judge scored the pair: its cosine is at or above the floor."""
+    return (
+        row.verdict.cosine is not None
+        and row.verdict.cosine >= floor
+        and row.verdict.probability is not None
+    )
+
+
 def decisions(config: SimilarityConfig, judge_threshold) -> dict:  # type: ignore[no-untyped-def,type-arg]
     """The decisions reported; ``judge_threshold(row)`` is the judge's threshold
     for the row's language (None without the judge)."""
-    floor = config.judge_floor
-
-    def above(r: Scored) -> bool:
-        return r.verdict.cosine is not None and r.verdict.cosine >= floor
 
     def judged(r: Scored) -> bool:
-        p = r.verdict.probability
         return (
-            above(r) and p is not None and judge_threshold is not None and p >= judge_threshold(r)
+            shown_to_judge(r, config.judge_floor)
+            and judge_threshold is not None
+            and r.verdict.probability >= judge_threshold(r)  # type: ignore[operator]
         )
 
     return {
@@ -135,11 +142,7 @@ def auc(scores: list[float], same: list[bool]) -> float:
 def ranking(rows: list[Scored], floor: float) -> dict[str, float]:
     """How well the cosine and the judge order the pairs the judge is shown (those
     at or above the floor): ROC AUC of each, on the same pairs."""
-    shown = [
-        r for r in rows
-        if r.verdict.cosine is not None and r.verdict.cosine >= floor
-        and r.verdict.probability is not None
-    ]  # fmt: skip
+    shown = [r for r in rows if shown_to_judge(r, floor)]
     same = [r.pair.same for r in shown]
     return {
         "pairs": len(shown),
@@ -156,7 +159,8 @@ def line(name: str, rows: list[Scored], decide) -> str:  # type: ignore[no-untyp
     )
 
 
-def report(title: str, rows: list[Scored], config: SimilarityConfig, threshold: float | None,
+def report(title: str, rows: list[Scored], config: SimilarityConfig,
+           threshold: Callable[[Scored], float] | None,
            args: argparse.Namespace) -> dict:  # type: ignore[type-arg]  # fmt: skip
     print(f"\n{title}")
     figures: dict = {}  # type: ignore[type-arg]
