@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from src.config import SimilarityConfig
-from src.similarity import SimilaritySearchHelper
+from src.similarity import SimilaritySearchHelper, VectorRecord
+from src.similarity.helper import PreparedPrompt
 from src.similarity.judge import (
     ADAPTER_FILE,
     CALIBRATION_FILE,
@@ -437,3 +438,49 @@ async def test_the_helper_serves_a_paraphrase_and_the_judge_turns_a_swap_away(na
         # modes): with the substitution guard beside the judge it is never served.
         await helper.add("How do I wash strawberries?", "wash", namespace=namespace)
         assert await helper.search("How do I grow strawberries?", namespace=namespace) is None
+
+
+class _RecordingJudge:
+    """Scores pairs from a table and records each call's pairs (isolates the order
+    in which the helper asks; the real judge's scores are tested above)."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+        self.calls: list[list[str]] = []
+
+    async def score(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        self.calls.append([stored for _, stored in pairs])
+        return np.array([self.table[stored] for _, stored in pairs])
+
+
+def _candidates(*scored: tuple[str, float]) -> list[tuple[VectorRecord, float]]:
+    return [
+        (VectorRecord(text, "ns", "fp", text, float("inf"), np.zeros(4, np.float32)), cosine)
+        for text, cosine in scored
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "calls", "served"),
+    [
+        # The closest clears the threshold: it alone is read, and it is served
+        # though a farther one would score higher.
+        ({"near": 0.9, "mid": 0.99, "far": 0.1}, [["near"]], "near"),
+        # The closest is turned away: the others are read together, the most
+        # probable wins.
+        ({"near": 0.2, "mid": 0.7, "far": 0.95}, [["near"], ["mid", "far"]], "far"),
+        ({"near": 0.2, "mid": 0.3, "far": 0.4}, [["near"], ["mid", "far"]], None),
+    ],
+)
+async def test_the_closest_candidate_is_read_first_and_alone(table, calls, served) -> None:
+    helper = SimilaritySearchHelper(SimilarityConfig(judge=True))
+    judge = _RecordingJudge(table)
+    helper.judge = judge  # type: ignore[assignment]
+    helper.judge_threshold = 0.8
+    prompt = PreparedPrompt("ns", "fp", "en", "asked", None)
+    # FAISS order is not assumed: the helper orders by cosine itself.
+    match = await helper._judge(prompt, _candidates(("far", 0.86), ("near", 0.97), ("mid", 0.9)))
+    assert judge.calls == calls
+    assert (match.entry_id if match else None) == served
+    assert helper.counts["judged"] == sum(len(call) for call in calls)
+    assert helper.counts["hits" if served else "rejected:judge"] == 1
