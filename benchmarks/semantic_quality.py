@@ -14,12 +14,18 @@ benchmark prints recall (same-meaning pairs served) and false hits
   of the judge's probability (how well each orders same before different pairs,
   whatever the threshold);
 - with ``--sweep``, the full decision at several false-hit targets;
-- with ``--ablation``, the judge with each guard added alone as a veto.
+- with ``--ablation``, the judge with each guard added alone as a veto;
+- with ``--crowded``, the set as one cache: every ``a`` and the ``b`` of each
+  different pair are stored in one namespace, then the ``b`` of each same pair
+  is looked up through the cache's own search, which reads every candidate
+  the index returns. It prints how often the lookup served the pair's own
+  ``a``, another stored prompt (unlabelled: usually wrong, sometimes another
+  paraphrase) or nothing, and how many pairs the judge read per lookup.
 
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.semantic_quality [FILE ...] [--limit N] [--no-judge]
-        [--judge-model NAME] [--target RATE] [--sweep] [--ablation] [--json FILE]
+        [--judge-model NAME] [--target RATE] [--sweep] [--ablation] [--crowded] [--json FILE]
 
 With no file: the public sets in ``../shared/datasets`` and the project's own
 test pairs. ``--limit N`` takes, per set, up to N same and N different pairs,
@@ -203,6 +209,39 @@ def sweep(rows: list[Scored], config: SimilarityConfig, curve) -> None:  # type:
         print(line(f"target {target:.3f} (p≥{shown})", rows, decide))
 
 
+def crowd(pairs: list[Pair]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The prompts a crowded cache stores (each ``a``, each different pair's ``b``)
+    and the lookups it is asked: (``b``, its ``a``) of each same pair whose ``b``
+    is not stored itself."""
+    stored = list(dict.fromkeys([p.a for p in pairs] + [p.b for p in pairs if not p.same]))
+    kept = set(stored)
+    asked = list(dict.fromkeys((p.b, p.a) for p in pairs if p.same and p.b not in kept))
+    return stored, asked
+
+
+async def crowded(helper: SimilaritySearchHelper, pairs: list[Pair], name: str) -> dict[str, float]:
+    """Look up each asked prompt in one namespace holding all stored ones."""
+    stored, asked = crowd(pairs)
+    namespace = f"crowded-{name}"
+    for text in stored:
+        await helper.add(text, text, namespace=namespace)
+    judged = helper.counts["judged"]
+    own = other = 0
+    for text, answer in asked:
+        match = await helper.search(text, namespace=namespace)
+        if match is not None:
+            own, other = (own + 1, other) if match.entry_id == answer else (own, other + 1)
+    await helper.clear(namespace)
+    n = max(len(asked), 1)
+    figures = {"stored": len(stored), "asked": len(asked), "own": own / n, "other": other / n,
+               "judged_per_lookup": (helper.counts["judged"] - judged) / n}  # fmt: skip
+    print(f"  crowded: {len(stored)} stored, {len(asked)} asked: own pair {own} "
+          f"({figures['own']:.3f}), another prompt {other} ({figures['other']:.3f}), "
+          f"none {len(asked) - own - other}; judge read "
+          f"{figures['judged_per_lookup']:.2f} pairs per lookup")  # fmt: skip
+    return figures
+
+
 def ablation(rows: list[Scored], config: SimilarityConfig, threshold) -> None:  # type: ignore[no-untyped-def]
     judge = decisions(config, threshold)["judge"]
     print(line("judge alone", rows, judge))
@@ -251,6 +290,8 @@ async def main(args: argparse.Namespace) -> None:
                 sweep(rows, config, curve)
             if args.ablation and threshold is not None:
                 ablation(rows, config, threshold)
+            if args.crowded:
+                everything[path.stem]["crowded"] = await crowded(helper, pairs, path.stem)
     finally:
         await helper.stop()
     if args.json:
@@ -273,5 +314,6 @@ if __name__ == "__main__":
     parser.add_argument("--target", type=float, help="override max_false_hit_rate")
     parser.add_argument("--sweep", action="store_true", help="the judge at several targets")
     parser.add_argument("--ablation", action="store_true", help="each guard beside the judge")
+    parser.add_argument("--crowded", action="store_true", help="each set stored as one cache")
     parser.add_argument("--json", help="write the figures to this file")
     asyncio.run(main(parser.parse_args()))

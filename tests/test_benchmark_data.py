@@ -87,3 +87,18 @@ def test_ranking_reads_only_pairs_the_judge_was_shown() -> None:
     assert order["cosine_auc"] == 0.75 and order["judge_auc"] == 0.5
     rows[0] = row(True, 0.90, 0.95)
     assert ranking(rows, floor=0.85)["judge_auc"] == 0.75
+
+
+def test_a_crowded_cache_stores_every_a_and_different_b_and_asks_each_same_b() -> None:
+    from benchmarks.semantic_quality import crowd
+
+    pairs = [
+        Pair("cats purr?", "why do cats purr?", True, "en", "t"),
+        Pair("cats purr?", "do dogs purr?", False, "en", "t"),
+        Pair("cats purr?", "why do cats purr?", True, "en", "t"),  # the same lookup twice
+        Pair("moon far?", "do dogs purr?", True, "en", "t"),  # its b is stored: not asked
+        Pair("sun hot?", "is the sun hot?", True, "en", "t"),
+    ]
+    stored, asked = crowd(pairs)
+    assert stored == ["cats purr?", "moon far?", "sun hot?", "do dogs purr?"]
+    assert asked == [("why do cats purr?", "cats purr?"), ("is the sun hot?", "sun hot?")]
