@@ -17,10 +17,11 @@ benchmark prints recall (same-meaning pairs served) and false hits
 - with ``--ablation``, the judge with each guard added alone as a veto;
 - with ``--crowded``, the set as one cache: every ``a`` and the ``b`` of each
   different pair are stored in one namespace, then the ``b`` of each same pair
-  is looked up through the cache's own search, which reads every candidate
-  the index returns. It prints how often the lookup served the pair's own
-  ``a``, another stored prompt (unlabelled: usually wrong, sometimes another
-  paraphrase) or nothing, and how many pairs the judge read per lookup.
+  is looked up through the cache's own search, with every candidate the index
+  returns, as in service. It prints how often the lookup served the pair's own
+  ``a``, another stored prompt (unlabelled: a wrong answer or another
+  paraphrase of the question) or nothing, and how many pairs the judge read
+  per lookup.
 
 Run from the repository root::
 
