@@ -230,8 +230,12 @@ async def crowded(helper: SimilaritySearchHelper, pairs: list[Pair], name: str) 
     own = other = 0
     for text, answer in asked:
         match = await helper.search(text, namespace=namespace)
-        if match is not None:
-            own, other = (own + 1, other) if match.entry_id == answer else (own, other + 1)
+        if match is None:
+            continue
+        if match.entry_id == answer:
+            own += 1
+        else:
+            other += 1
     await helper.clear(namespace)
     n = max(len(asked), 1)
     figures = {"stored": len(stored), "asked": len(asked), "own": own / n, "other": other / n,
