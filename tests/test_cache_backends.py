@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from src.cache import CachedCompletion, CacheEntry, MemoryBackend, MultiLevelCacheManager
-from src.cache.base import CacheBackend
+from src.cache.base import OFF_LOOP_DECODE_BYTES, CacheBackend, LevelStats
 from src.cache.entry import encode_entry
 from src.cache.redis_backend import RedisBackend
 from src.cache.redis_server import RedisServer, free_port
@@ -216,6 +216,53 @@ async def test_memory_reports_expiry_to_listeners(clock) -> None:
     clock.advance(TTL + 1)
     assert await memory.get("ns", entry.key) is None
     assert removed == [entry.key] and len(memory) == 0
+
+
+async def test_memory_get_now_reads_a_live_entry_and_leaves_the_rest_to_get(clock) -> None:
+    memory = MemoryBackend(max_entries=10, max_bytes=1 << 24, clock=clock)
+    entry, large = make_entry(clock), make_entry(clock, text="x" * OFF_LOOP_DECODE_BYTES)
+    assert memory.get_now("ns", entry.key) is None
+    await memory.set(entry)
+    await memory.set(large)
+    assert memory.get_now("ns", entry.key) == entry
+    assert memory.get_now("ns", large.key) is None  # too large to decode on the loop
+    assert memory.stats == LevelStats(sets=2, hits=1)
+    assert await memory.get("ns", large.key) == large
+    clock.advance(TTL + 1)
+    assert memory.get_now("ns", entry.key) is None
+    assert (memory.stats.expired, memory.stats.misses) == (0, 0)  # get counts it, once
+    assert await memory.get("ns", entry.key) is None
+    assert (memory.stats.expired, memory.stats.misses) == (1, 1)
+
+
+async def test_memory_get_now_serves_what_is_stored_now(clock) -> None:
+    """Entries kept as objects for get_now follow every overwrite, removal and raw write."""
+    memory = MemoryBackend(max_entries=10, max_bytes=1 << 20, clock=clock)
+    old, new = make_entry(clock, key="k", text="old"), make_entry(clock, key="k", text="new")
+    await memory.set(old)
+    assert memory.get_now("ns", "k") == old
+    await memory.set(new)
+    assert memory.get_now("ns", "k") == new
+    await memory._set("ns", "k", b"not an entry", TTL)
+    assert memory.get_now("ns", "k") is None and memory.stats.invalid == 1
+    await memory.set(old)
+    await memory.delete("ns", "k")
+    assert memory.get_now("ns", "k") is None
+
+
+async def test_manager_lookup_now_answers_only_from_memory(redis_server, clock) -> None:
+    shared = redis_level(redis_server.url, clock)
+    memory = MemoryBackend(max_entries=10, max_bytes=1 << 20, clock=clock)
+    async with shared:
+        entry = make_entry(clock)
+        assert await shared.set(entry)
+        manager = MultiLevelCacheManager([memory, shared], owns_levels=False)
+        assert manager.lookup_now("ns", entry.key) is None  # only Redis holds it
+        redis_only = MultiLevelCacheManager([shared], owns_levels=False)
+        assert redis_only.lookup_now("ns", entry.key) is None
+        await manager.lookup("ns", entry.key)  # back-fills memory
+        hit = manager.lookup_now("ns", entry.key)
+        assert hit is not None and (hit.entry, hit.level) == (entry, "memory")
 
 
 # ---------------------------------------------------------------------- redis level

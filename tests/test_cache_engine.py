@@ -70,6 +70,36 @@ async def test_repeat_is_a_memory_hit_with_the_same_answer(handler, namespace) -
     assert engine_requests(handler) == before
 
 
+async def test_a_memory_hit_is_complete_when_add_request_v2_returns(handler, namespace) -> None:
+    """Answered without a task or a turn of the event loop, and counted once."""
+    first = await ask(handler, "where the road bends", namespace=namespace)
+    engine, before = handler.engine, handler.stats()
+    hits = engine.cache_stats.exact_hits_by_level.get("memory", 0)
+    requests = engine.cache_stats.requests
+    collector = await handler.add_request_v2("where the road bends", GREEDY, namespace=namespace)
+    assert collector.finished
+    (only,) = [o async for o in collector.get_outputs()]
+    assert only.metadata["cache_level"] == "memory"
+    assert (only.text, only.token_ids, only.finish_reason) == (
+        first.text,
+        first.token_ids,
+        first.finish_reason,
+    )
+    assert engine.cache_stats.exact_hits_by_level["memory"] == hits + 1
+    assert engine.cache_stats.requests == requests + 1
+    after = handler.stats()
+    assert after["requests_submitted"] == before["requests_submitted"] + 1
+    assert after["requests_served"] == before["requests_served"] + 1
+    assert after["in_flight"] == before["in_flight"]  # no task of its own
+
+
+async def test_params_changed_after_a_miss_is_submitted_do_not_reach_it(handler, namespace) -> None:
+    params = SamplingParams(max_tokens=4, temperature=0.0, ignore_eos=True)
+    collector = await handler.add_request_v2("a long winter", params, namespace=namespace)
+    params.max_tokens = 40  # the request has not started yet: it must hold its own copy
+    assert len((await final_output(collector)).token_ids) == 4
+
+
 @pytest.mark.parametrize(
     "kind", [RequestOutputKind.CUMULATIVE, RequestOutputKind.DELTA, RequestOutputKind.FINAL_ONLY]
 )

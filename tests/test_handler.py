@@ -36,9 +36,10 @@ async def test_generate_matches_plain_asyncllm(handler, kind, namespace, monkeyp
 
     Under the default race policy: the session's hold policy would keep the first
     output back until the lookup ends, and vLLM merges the outputs that pile up
-    meanwhile (all of them, when the engine finishes first)."""
+    meanwhile (all of them, when the engine finishes first). The answer is long
+    enough that a stall of the shared CPU while it runs cannot merge it whole."""
     monkeypatch.setattr(handler.engine.similarity.config, "lookup_policy", "race")
-    params = SamplingParams(max_tokens=10, temperature=0.0, output_kind=kind)
+    params = SamplingParams(max_tokens=150, temperature=0.0, ignore_eos=True, output_kind=kind)
     ours = [
         o
         async for o in handler.engine.generate(

@@ -102,28 +102,37 @@ class CacheBackend(abc.ABC):
         except Exception as exc:
             self._failed("get", exc)
             return None
+        entry = None
+        if data is not None and len(data) > OFF_LOOP_DECODE_BYTES and not self._too_large(data):
+            # A large decode would stall the loop.
+            try:
+                entry = await asyncio.to_thread(decode_entry, data)
+            except InvalidEntryError as exc:
+                self._invalid(str(exc))
+                return None
+        return self._accept(namespace, digest, data, entry)
+
+    def _accept(
+        self, namespace: str, digest: str, data: bytes | None, entry: CacheEntry | None = None
+    ) -> CacheEntry | None:
+        """The entry ``data`` holds if it is valid, live and stored under this key
+        (``entry``: ``data`` already decoded); counts the outcome either way."""
         if data is None:
             self.stats.misses += 1
             return None
-        try:
-            if self.max_entry_bytes is not None and len(data) > self.max_entry_bytes:
-                raise InvalidEntryError(
-                    f"an entry of {len(data)} bytes, over max_entry_bytes ({self.max_entry_bytes})"
-                )
-            if len(data) > OFF_LOOP_DECODE_BYTES:  # a large decode would stall the loop
-                entry = await asyncio.to_thread(decode_entry, data)
-            else:
-                entry = decode_entry(data)
-        except InvalidEntryError as exc:
-            self.stats.invalid += 1
-            self.stats.misses += 1
-            logger.warning("%s cache: ignoring %s", self.name, exc)
+        if self._too_large(data):
+            size = f"an entry of {len(data)} bytes, over max_entry_bytes ({self.max_entry_bytes})"
+            self._invalid(size)
             return None
+        if entry is None:
+            try:
+                entry = decode_entry(data)
+            except InvalidEntryError as exc:
+                self._invalid(str(exc))
+                return None
         if entry.key != digest or entry.namespace != namespace:
             # An entry copied under a foreign key must not answer this request.
-            self.stats.invalid += 1
-            self.stats.misses += 1
-            logger.warning("%s cache: ignoring an entry stored under the wrong key", self.name)
+            self._invalid("an entry stored under the wrong key")
             return None
         if entry.expires_at <= self.clock():
             self.stats.expired += 1
@@ -132,6 +141,15 @@ class CacheBackend(abc.ABC):
         self.stats.hits += 1
         logger.debug("%s cache hit %s/%s", self.name, namespace, digest[:12])
         return entry
+
+    def _too_large(self, data: bytes) -> bool:
+        return self.max_entry_bytes is not None and len(data) > self.max_entry_bytes
+
+    def _invalid(self, what: str) -> None:
+        """Count and log an unusable stored entry, which reads as a miss."""
+        self.stats.invalid += 1
+        self.stats.misses += 1
+        logger.warning("%s cache: ignoring %s", self.name, what)
 
     async def set(self, entry: CacheEntry) -> bool:
         """Store an entry until its ``expires_at``; True when stored."""

@@ -111,6 +111,20 @@ class MultiLevelCacheManager:
                 return CacheHit(entry, level.name)
         return None
 
+    def lookup_now(self, namespace: str, digest: str) -> CacheHit | None:
+        """A hit of the in-process level, decided without awaiting; None when the
+        first level holds no such entry or is not in-process (``lookup`` next)."""
+        first = self.levels[0]
+        if not isinstance(first, MemoryBackend):
+            return None
+        began = time.perf_counter()
+        entry = first.get_now(namespace, digest)
+        if entry is None:
+            return None
+        if self.on_level_get is not None:
+            self.on_level_get(first.name, time.perf_counter() - began)
+        return CacheHit(entry, first.name)
+
     async def get(self, namespace: str, digest: str) -> CacheEntry | None:
         """The entry stored under ``(namespace, digest)`` in any level, or None."""
         hit = await self.lookup(namespace, digest)

@@ -6,7 +6,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from src.cache.base import CacheBackend
+from src.cache.base import OFF_LOOP_DECODE_BYTES, CacheBackend
+from src.cache.entry import CacheEntry
 
 __all__ = ["MemoryBackend"]
 
@@ -37,6 +38,8 @@ class MemoryBackend(CacheBackend):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._data: OrderedDict[_Key, tuple[bytes, float]] = OrderedDict()
+        # The entries held, as objects: a hit from get_now needs no decode.
+        self._decoded: dict[_Key, CacheEntry] = {}
         self._bytes = 0
         self._removal_listeners: list[Callable[[str, str], None]] = []
 
@@ -51,6 +54,31 @@ class MemoryBackend(CacheBackend):
     def size_bytes(self) -> int:
         """Bytes of serialised entries held."""
         return self._bytes
+
+    def get_now(self, namespace: str, digest: str) -> CacheEntry | None:
+        """``get`` without a suspension point, for callers that must answer at once.
+
+        Only a live entry small enough to decode on the event loop is read and
+        counted; for anything else (none, expired, large) it returns None and
+        counts nothing, leaving the decision to ``get``.
+        """
+        key = (namespace, digest)
+        item = self._data.get(key)
+        if item is None or item[1] <= self.clock() or len(item[0]) > OFF_LOOP_DECODE_BYTES:
+            return None
+        self._data.move_to_end(key)
+        entry = self._accept(namespace, digest, item[0], self._decoded.get(key))
+        if entry is not None:
+            self._decoded[key] = entry  # frozen: safe to hand out again
+        return entry
+
+    async def set(self, entry: CacheEntry) -> bool:
+        """Store an entry, keeping the object too: it is what a hit would decode."""
+        stored = await super().set(entry)
+        key = (entry.namespace, entry.key)
+        if stored and key in self._data:
+            self._decoded[key] = entry
+        return stored
 
     async def _get(self, namespace: str, digest: str) -> bytes | None:
         key = (namespace, digest)
@@ -90,6 +118,7 @@ class MemoryBackend(CacheBackend):
 
     def _pop(self, key: _Key) -> bool:
         item = self._data.pop(key, None)
+        self._decoded.pop(key, None)
         if item is None:
             return False
         self._bytes -= len(item[0])

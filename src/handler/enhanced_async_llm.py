@@ -31,9 +31,9 @@ from src.cache.key import (
     normalize_prompt,
     partition_fingerprint,
 )
-from src.cache.manager import MultiLevelCacheManager
+from src.cache.manager import CacheHit, MultiLevelCacheManager
 from src.config import CacheConfig
-from src.handler.metrics import LOOKUP_SECONDS, SEMANTIC_SCORE, track
+from src.handler.metrics import SEMANTIC_SCORE, observe_lookup, track
 from src.handler.outputs import StreamAccumulator
 from src.handler.requests import check_wire_types
 from src.similarity.helper import PreparedPrompt, SimilaritySearchHelper
@@ -204,7 +204,7 @@ class EnhancedAsyncLLM(AsyncLLM):
         # Response cache: request key -> stored answer, memory first, then Redis.
         self.cache = cache
         if cache is not None:
-            cache.on_level_get = _observe_level_get
+            cache.on_level_get = observe_lookup
         self.cache_config = cache_config or CacheConfig()
         # Paraphrase lookup: prompt -> embedding -> FAISS -> guards (spaCy) -> judge.
         self.similarity = similarity if cache is not None else None
@@ -272,14 +272,10 @@ class EnhancedAsyncLLM(AsyncLLM):
             if hit is None and writing is not None:
                 await asyncio.wait({writing})  # its outcome is not ours: never raises
                 hit = await self.cache.lookup(key.namespace, key.digest)
-            LOOKUP_SECONDS.labels("exact").observe(time.perf_counter() - started)
             if hit is not None:
-                self.cache_stats.exact_hits += 1
-                by_level = self.cache_stats.exact_hits_by_level
-                by_level[hit.level] = by_level.get(hit.level, 0) + 1
-                self._decided(control, key, hit.level, started)
-                yield _replay(hit.entry, prompt, request_id, CacheInfo(hit.level, key.digest))
+                yield self._exact_hit(hit, key, control, prompt, request_id, started)
                 return
+            observe_lookup("exact", time.perf_counter() - started)
 
             # 3. Join an identical request already running; run our own if it fails.
             running = self._in_flight_answers.get(key.digest)
@@ -349,6 +345,49 @@ class EnhancedAsyncLLM(AsyncLLM):
                 if engine is not None:
                     await engine.aclose()
 
+    def answer_now(
+        self,
+        prompt: Any,
+        sampling_params: SamplingParams,
+        request_id: str,
+        *,
+        namespace: str | None = None,
+    ) -> RequestOutput | None:
+        """The request's answer if the in-process cache level holds it, without awaiting.
+
+        A hit here is counted and reported exactly as ``generate`` would report
+        it. None means nothing is decided or counted: call ``generate``, which
+        looks in every level. The parameters must have passed ``check_wire_types``.
+        """
+        if self.cache is None:
+            return None
+        started = time.perf_counter()
+        key = self._request_key(prompt, sampling_params, namespace, _DEFAULT_CONTROL, {},
+                                count=False)  # fmt: skip
+        hit = None if key is None else self.cache.lookup_now(key.namespace, key.digest)
+        if hit is None:
+            return None
+        assert key is not None
+        self.cache_stats.requests += 1
+        return self._exact_hit(hit, key, _DEFAULT_CONTROL, prompt, request_id, started)
+
+    def _exact_hit(
+        self,
+        hit: CacheHit,
+        key: RequestKey,
+        control: CacheControl,
+        prompt: Any,
+        request_id: str,
+        started: float,
+    ) -> RequestOutput:
+        """Count an exact hit and turn it into the request's output."""
+        observe_lookup("exact", time.perf_counter() - started)
+        self.cache_stats.exact_hits += 1
+        by_level = self.cache_stats.exact_hits_by_level
+        by_level[hit.level] = by_level.get(hit.level, 0) + 1
+        self._decided(control, key, hit.level, started)
+        return _replay(hit.entry, prompt, request_id, CacheInfo(hit.level, key.digest))
+
     def _decided(
         self,
         control: CacheControl,
@@ -398,12 +437,15 @@ class EnhancedAsyncLLM(AsyncLLM):
         namespace: str | None,
         control: CacheControl,
         kwargs: dict[str, Any],
+        *,
+        count: bool = True,
     ) -> RequestKey | None:
-        """The request's key, or None when it bypasses the cache."""
+        """The request's key, or None when it bypasses the cache (counted if ``count``)."""
         if self.cache is None:
             return None
         if not control.read and not control.write:
-            self.cache_stats.bypassed += 1
+            if count:
+                self.cache_stats.bypassed += 1
             return None
         try:
             key = make_request_key(
@@ -416,8 +458,9 @@ class EnhancedAsyncLLM(AsyncLLM):
                 tokenization=kwargs.get("tokenization_kwargs"),
             )
         except UncacheableRequest as why:
-            self.cache_stats.bypassed += 1
-            logger.debug("Request bypasses the cache: %s", why)
+            if count:
+                self.cache_stats.bypassed += 1
+                logger.debug("Request bypasses the cache: %s", why)
             return None
         if control.semantic_text is None and control.partition is None:
             return key
@@ -507,7 +550,7 @@ class EnhancedAsyncLLM(AsyncLLM):
             logger.warning("Semantic preprocessing failed, treated as a miss: %s", exc)
             return None
         finally:
-            LOOKUP_SECONDS.labels("semantic_prepare").observe(time.perf_counter() - began)
+            observe_lookup("semantic_prepare", time.perf_counter() - began)
 
     async def _semantic_hit(self, prepared: PreparedPrompt) -> tuple[CacheEntry, CacheInfo] | None:
         assert self.similarity is not None and self.cache is not None
@@ -521,7 +564,7 @@ class EnhancedAsyncLLM(AsyncLLM):
             logger.warning("Semantic lookup failed, treated as a miss: %s", exc)
             return None
         finally:
-            LOOKUP_SECONDS.labels("semantic_match").observe(time.perf_counter() - began)
+            observe_lookup("semantic_match", time.perf_counter() - began)
         if match is None:
             return None
         entry = await self.cache.get(prepared.namespace, match.entry_id)
@@ -717,10 +760,6 @@ def _whole_answer(first: asyncio.Future[RequestOutput]) -> bool:
     if not first.done() or first.cancelled() or first.exception() is not None:
         return False
     return bool(first.result().finished)
-
-
-def _observe_level_get(level: str, seconds: float) -> None:
-    LOOKUP_SECONDS.labels(level).observe(seconds)
 
 
 def _discard(preparing: asyncio.Task[PreparedPrompt | None]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from src.handler.requests import (
     check_namespace,
     check_prompt,
     check_request_id,
+    copy_sampling_params,
     to_sampling_params,
 )
 from src.similarity.helper import SimilaritySearchHelper
@@ -310,15 +312,37 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             HandlerStateError: The handler is not running.
         """
         self._ensure_running()
+        submitted = self._clock()
         checked_prompt = check_prompt(prompt)
-        params = to_sampling_params(sampling_params, self.handler_config.default_max_tokens)
+        params = to_sampling_params(
+            sampling_params, self.handler_config.default_max_tokens, copy=False
+        )
         namespace = check_namespace(namespace)
-        request_id = uuid.uuid4().hex if request_id is None else check_request_id(request_id)
+        request_id = secrets.token_hex(16) if request_id is None else check_request_id(request_id)
         if request_id in self._in_flight:
             raise InvalidRequestError(f"request_id {request_id!r} is already in flight")
+        self._stats.submitted += 1
+        self._log_request("Request %s submitted (namespace %s)", request_id, namespace)
+
+        # An answer held in memory is handed over now: no task, no wait for the loop.
+        answer = self.engine.answer_now(checked_prompt, params, request_id, namespace=namespace)
+        if answer is not None:
+            collector = RequestCollector(request_id, lambda: None)
+            progress = StreamAccumulator(params.output_kind)
+            delta = progress.update(answer)
+            reason = answer.outputs[0].finish_reason if answer.outputs else None
+            info = getattr(answer, "cache_info", None)
+            latency_ms = (self._clock() - submitted) * 1000.0
+            metadata = _metadata(info, latency_ms, progress.num_tokens, namespace)
+            collector._put(_output(request_id, progress, True, reason, delta, None, None, metadata))
+            self._stats.served += 1
+            self._log_request("Request %s finished in %.1f ms", request_id, latency_ms)
+            return collector
+
+        if params is sampling_params:  # the request outlives this call: the caller's may change
+            params = copy_sampling_params(params)
         if not self._in_flight:
             self._last_progress = time.monotonic()  # idle time is not a stall
-
         collector = RequestCollector(request_id, lambda: self._abort(request_id))
         task = asyncio.create_task(
             self._run(self.engine, collector, checked_prompt, params, namespace),
@@ -326,8 +350,6 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         )
         self._in_flight[request_id] = task
         task.add_done_callback(lambda _: self._request_done(collector, namespace))
-        self._stats.submitted += 1
-        self._log_request("Request %s submitted (namespace %s)", request_id, namespace)
         return collector
 
     async def add_requests_v2(
@@ -421,25 +443,12 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             error_kind: ErrorKind | None = None,
         ) -> None:
             self._last_progress = time.monotonic()
+            latency_ms = (self._clock() - submitted) * 1000.0
+            metadata = _metadata(cache_info, latency_ms, progress.num_tokens, namespace)
             collector._put(
-                GenerationOutput(
-                    request_id=request_id,
-                    text=progress.texts.get(0, ""),
-                    delta_text=delta,
-                    texts=tuple(progress.texts[i] for i in sorted(progress.texts)),
-                    finished=finished,
-                    finish_reason=finish_reason,
-                    error=error,
-                    error_kind=error_kind,
-                    token_ids=tuple(progress.tokens.get(0, ())),
-                    metadata=_metadata(
-                        cache_info,
-                        (self._clock() - submitted) * 1000.0,
-                        sum(len(t) for t in progress.tokens.values()),
-                        namespace,
-                    ),
-                )
-            )
+                _output(request_id, progress, finished, finish_reason, delta, error, error_kind,
+                        metadata)
+            )  # fmt: skip
 
         try:
             async for output in engine.generate(prompt, params, request_id, namespace=namespace):
@@ -583,6 +592,31 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             "state": self._state.value,
             "components": components,
         }
+
+
+def _output(
+    request_id: str,
+    progress: StreamAccumulator,
+    finished: bool,
+    finish_reason: str | None,
+    delta: str,
+    error: str | None,
+    error_kind: ErrorKind | None,
+    metadata: dict[str, Any],
+) -> GenerationOutput:
+    """The handler output for the stream's state in ``progress``."""
+    return GenerationOutput(
+        request_id=request_id,
+        text=progress.texts.get(0, ""),
+        delta_text=delta,
+        texts=tuple(progress.texts[i] for i in sorted(progress.texts)),
+        finished=finished,
+        finish_reason=finish_reason,
+        error=error,
+        error_kind=error_kind,
+        token_ids=tuple(progress.tokens.get(0, ())),
+        metadata=metadata,
+    )
 
 
 def _metadata(

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from src.handler.enhanced_async_llm import EnhancedAsyncLLM
 
-__all__ = ["LOOKUP_SECONDS", "SEMANTIC_SCORE", "read_metrics", "track"]
+__all__ = ["LOOKUP_SECONDS", "SEMANTIC_SCORE", "observe_lookup", "read_metrics", "track"]
 
 #: Time to decide a look-up, hit or miss, by stage: ``exact`` (all levels),
 #: ``memory`` and ``redis`` (one level's get), ``semantic_prepare`` (the
@@ -42,6 +42,18 @@ LOOKUP_SECONDS = Histogram(
     ["stage"],
     buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
 )
+
+# Stage -> its child of LOOKUP_SECONDS, found once (``labels()`` costs more than observing).
+_STAGES: dict[str, Any] = {}
+
+
+def observe_lookup(stage: str, seconds: float) -> None:
+    """Observe one look-up of ``stage`` in :data:`LOOKUP_SECONDS`."""
+    child = _STAGES.get(stage)
+    if child is None:
+        child = _STAGES[stage] = LOOKUP_SECONDS.labels(stage)
+    child.observe(seconds)
+
 
 #: Cosine similarity of the stored prompt that answered a semantic hit.
 SEMANTIC_SCORE = Histogram(

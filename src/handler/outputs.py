@@ -129,6 +129,11 @@ class StreamAccumulator:
         self.prompt_token_ids: list[int] | None = None
         self.finished = False
 
+    @property
+    def num_tokens(self) -> int:
+        """Tokens generated so far, over all completions."""
+        return sum(len(t) for t in self.tokens.values())
+
     def update(self, output: RequestOutput) -> str:
         """Fold one output in; return the text it added to completion 0."""
         before = self.texts.get(0, "")

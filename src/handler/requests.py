@@ -21,6 +21,7 @@ __all__ = [
     "check_prompt",
     "check_request_id",
     "check_wire_types",
+    "copy_sampling_params",
     "to_sampling_params",
 ]
 
@@ -67,17 +68,22 @@ def check_prompt(prompt: object) -> str | dict[str, Any]:
     )
 
 
-def to_sampling_params(params: object, default_max_tokens: int) -> SamplingParams:
-    """Turn what the caller passed into ``SamplingParams`` without touching theirs.
+def to_sampling_params(
+    params: object, default_max_tokens: int, *, copy: bool = True
+) -> SamplingParams:
+    """Turn what the caller passed into checked ``SamplingParams`` without touching theirs.
 
     Args:
         params: ``SamplingParams``, a dict of its fields, or None for defaults.
         default_max_tokens: ``max_tokens`` used when ``params`` is None.
+        copy: False returns the caller's own ``SamplingParams`` object (checked),
+            for a use that ends before the caller can change it; see
+            :func:`copy_sampling_params`.
     """
     if params is None:
         return SamplingParams(max_tokens=default_max_tokens)
     if isinstance(params, SamplingParams):
-        made = _copy(params)
+        made = copy_sampling_params(params) if copy else params
     elif isinstance(params, Mapping):
         try:
             made = SamplingParams(**params)
@@ -91,7 +97,7 @@ def to_sampling_params(params: object, default_max_tokens: int) -> SamplingParam
     return made
 
 
-def _copy(params: SamplingParams) -> SamplingParams:
+def copy_sampling_params(params: SamplingParams) -> SamplingParams:
     """A copy the caller cannot change: ``params.clone()``'s deep copy, at a
     fraction of its cost, by copying only the fields that hold containers."""
     made = copy.copy(params)
