@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from src.cache import CachedCompletion, CacheEntry, MemoryBackend, MultiLevelCacheManager
 from src.cache.base import OFF_LOOP_DECODE_BYTES, CacheBackend, LevelStats
 from src.cache.entry import encode_entry
-from src.cache.redis_backend import RedisBackend
+from src.cache.redis_backend import CommandSlots, RedisBackend
 from src.cache.redis_server import RedisServer, free_port
 from src.config import CacheConfig
 from tests.support.clock import ManualClock
@@ -412,3 +413,40 @@ async def test_a_burst_beyond_the_connection_pool_queues_instead_of_failing(
         hits = await asyncio.gather(*(level.get(entry.namespace, entry.key) for _ in range(300)))
         assert all(hit is not None and hit.key == entry.key for hit in hits)
         assert level.state == "ok" and level.stats.errors == 0
+
+
+async def test_command_slots_take_a_free_slot_at_once_and_queue_beyond_the_limit() -> None:
+    slots = CommandSlots(1, timeout_s=0.05)
+
+    async def answer(value: str) -> str:
+        return value
+
+    # A free slot costs no suspension: the whole run finishes on its first step.
+    running = slots.run(answer("now"))
+    with pytest.raises(StopIteration) as done:
+        running.send(None)
+    assert done.value.value == "now"
+
+    gate = asyncio.Event()
+
+    async def held() -> str:
+        await gate.wait()
+        return "held"
+
+    holder = asyncio.create_task(slots.run(held()))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(slots.run(answer("queued")))
+    await asyncio.sleep(0)
+    assert not waiter.done()  # waits for the slot
+    gate.set()
+    assert (await holder, await waiter) == ("held", "queued")
+
+    gate.clear()
+    holder = asyncio.create_task(slots.run(held()))
+    await asyncio.sleep(0)
+    unrun = answer("never")
+    with pytest.raises(RedisConnectionError, match="no Redis connection free"):
+        await slots.run(unrun)
+    assert unrun.cr_frame is None  # closed, not left unawaited
+    gate.set()
+    await holder

@@ -69,7 +69,10 @@ class CommandSlots:
     async def run(self, command: Awaitable[_T]) -> _T:
         """Await ``command`` in a slot (closing it unawaited if none frees in time)."""
         try:
-            await asyncio.wait_for(self._free.acquire(), self.timeout_s)
+            if self._free.locked():
+                await asyncio.wait_for(self._free.acquire(), self.timeout_s)
+            else:
+                await self._free.acquire()  # a slot is free: taken without suspending
         except TimeoutError:
             close = getattr(command, "close", None)
             if close is not None:
