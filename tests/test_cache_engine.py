@@ -93,6 +93,17 @@ async def test_a_memory_hit_is_complete_when_add_request_v2_returns(handler, nam
     assert after["in_flight"] == before["in_flight"]  # no task of its own
 
 
+async def test_a_failing_answer_now_leaves_the_request_to_its_own_run(
+    handler, namespace, monkeypatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the memory level broke")
+
+    monkeypatch.setattr(handler.engine, "answer_now", broken)
+    out = await ask(handler, "a request past a broken shortcut", namespace=namespace)
+    assert out.finished and out.error is None and out.token_ids
+
+
 async def test_params_changed_after_a_miss_is_submitted_do_not_reach_it(handler, namespace) -> None:
     params = SamplingParams(max_tokens=4, temperature=0.0, ignore_eos=True)
     collector = await handler.add_request_v2("a long winter", params, namespace=namespace)

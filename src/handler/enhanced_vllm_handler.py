@@ -325,7 +325,11 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         self._log_request("Request %s submitted (namespace %s)", request_id, namespace)
 
         # An answer held in memory is handed over now: no task, no wait for the loop.
-        answer = self.engine.answer_now(checked_prompt, params, request_id, namespace=namespace)
+        try:
+            answer = self.engine.answer_now(checked_prompt, params, request_id, namespace=namespace)
+        except Exception as exc:  # the request's own run meets it and reports it in its stream
+            logger.debug("Request %s: no answer at once (%s)", request_id, _describe(exc))
+            answer = None
         if answer is not None:
             collector = RequestCollector(request_id, lambda: None)
             progress = StreamAccumulator(params.output_kind)
