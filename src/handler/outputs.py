@@ -59,7 +59,8 @@ _DONE = object()
 class RequestCollector:
     """Streams the outputs of one submitted request.
 
-    The request is already running when the collector is returned.
+    The request is already running when the collector is returned, or already
+    finished when its answer was held in memory (:attr:`finished`).
     ``get_outputs()`` may be iterated once; leaving the loop early, or being
     cancelled while in it, aborts the engine request.
     """
