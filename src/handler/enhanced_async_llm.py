@@ -364,10 +364,11 @@ class EnhancedAsyncLLM(AsyncLLM):
         started = time.perf_counter()
         key = self._request_key(prompt, sampling_params, namespace, _DEFAULT_CONTROL, {},
                                 count=False)  # fmt: skip
-        hit = None if key is None else self.cache.lookup_now(key.namespace, key.digest)
+        if key is None:
+            return None
+        hit = self.cache.lookup_now(key.namespace, key.digest)
         if hit is None:
             return None
-        assert key is not None
         self.cache_stats.requests += 1
         return self._exact_hit(hit, key, _DEFAULT_CONTROL, prompt, request_id, started)
 

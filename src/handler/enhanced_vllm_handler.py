@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vllm.sampling_params import SamplingParams
+from vllm.outputs import RequestOutput
+from vllm.sampling_params import RequestOutputKind, SamplingParams
 from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
 from src.cache.manager import MultiLevelCacheManager
@@ -332,15 +333,9 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
             answer = None
         if answer is not None:
             collector = RequestCollector(request_id, lambda: None)
-            progress = StreamAccumulator(params.output_kind)
-            delta = progress.update(answer)
-            reason = answer.outputs[0].finish_reason if answer.outputs else None
-            info = getattr(answer, "cache_info", None)
-            latency_ms = (self._clock() - submitted) * 1000.0
-            metadata = _metadata(info, latency_ms, progress.num_tokens, namespace)
-            collector._put(_output(request_id, progress, True, reason, delta, None, None, metadata))
-            self._stats.served += 1
-            self._log_request("Request %s finished in %.1f ms", request_id, latency_ms)
+            delivery = self._delivery(collector, params, namespace, submitted)
+            delivery.forward(answer)
+            self._served(delivery)
             return collector
 
         if params is sampling_params:  # the request outlives this call: the caller's may change
@@ -435,49 +430,43 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         namespace: str | None,
     ) -> None:
         request_id = collector.request_id
-        submitted = self._clock()
-        progress = StreamAccumulator(params.output_kind)
-        cache_info: CacheInfo | None = None
-
-        def emit(
-            finished: bool,
-            finish_reason: str | None,
-            delta: str,
-            error: str | None,
-            error_kind: ErrorKind | None = None,
-        ) -> None:
-            self._last_progress = time.monotonic()
-            latency_ms = (self._clock() - submitted) * 1000.0
-            metadata = _metadata(cache_info, latency_ms, progress.num_tokens, namespace)
-            collector._put(
-                _output(request_id, progress, finished, finish_reason, delta, error, error_kind,
-                        metadata)
-            )  # fmt: skip
-
+        delivery = self._delivery(collector, params, namespace, self._clock())
         try:
             async for output in engine.generate(prompt, params, request_id, namespace=namespace):
-                cache_info = getattr(output, "cache_info", None)
-                delta = progress.update(output)
-                reason = output.outputs[0].finish_reason if output.outputs else None
-                emit(output.finished, reason, delta, None)
+                delivery.forward(output)
             if not collector.finished:
-                emit(True, None, "", None)
+                delivery.emit(True, None, "", None)
         except asyncio.CancelledError:
             finish_reason, error, kind = self._cut_short()
-            emit(True, finish_reason, "", error, kind)
+            delivery.emit(True, finish_reason, "", error, kind)
             if kind == "aborted":
                 self._log_request("Request %s aborted", request_id)
             raise
         except Exception as exc:
             self._stats.failed += 1
-            emit(True, None, "", _describe(exc),
-                 "fatal" if isinstance(exc, EngineDeadError) else "request")  # fmt: skip
+            delivery.emit(True, None, "", _describe(exc),
+                          "fatal" if isinstance(exc, EngineDeadError) else "request")  # fmt: skip
             self._log_request("Request %s failed: %s", request_id, _describe(exc))
             return
+        self._served(delivery)
+
+    def _delivery(
+        self,
+        collector: RequestCollector,
+        params: SamplingParams,
+        namespace: str | None,
+        submitted: float,
+    ) -> _Delivery:
+        def progressed() -> None:
+            self._last_progress = time.monotonic()
+
+        return _Delivery(collector, params.output_kind, namespace, self._clock, submitted,
+                         progressed)  # fmt: skip
+
+    def _served(self, delivery: _Delivery) -> None:
         self._stats.served += 1
-        self._log_request(
-            "Request %s finished in %.1f ms", request_id, (self._clock() - submitted) * 1000.0
-        )
+        self._log_request("Request %s finished in %.1f ms",
+                          delivery.collector.request_id, delivery.elapsed_ms())  # fmt: skip
 
     # ------------------------------------------------------------------ cache management
 
@@ -598,29 +587,71 @@ class EnhancedVLLMHandler(LegacyPollingAPI):
         }
 
 
-def _output(
-    request_id: str,
-    progress: StreamAccumulator,
-    finished: bool,
-    finish_reason: str | None,
-    delta: str,
-    error: str | None,
-    error_kind: ErrorKind | None,
-    metadata: dict[str, Any],
-) -> GenerationOutput:
-    """The handler output for the stream's state in ``progress``."""
-    return GenerationOutput(
-        request_id=request_id,
-        text=progress.texts.get(0, ""),
-        delta_text=delta,
-        texts=tuple(progress.texts[i] for i in sorted(progress.texts)),
-        finished=finished,
-        finish_reason=finish_reason,
-        error=error,
-        error_kind=error_kind,
-        token_ids=tuple(progress.tokens.get(0, ())),
-        metadata=metadata,
-    )
+class _Delivery:
+    """Hands one request's outputs to its collector: folded, timed and described.
+
+    Args:
+        collector: Where the caller reads the outputs.
+        kind: The request's ``RequestOutputKind``.
+        namespace: The request's namespace, for the metadata.
+        clock: The handler's clock; latency counts from ``submitted`` on it.
+        submitted: When the request was submitted.
+        progressed: Called at every output (the handler's stall watchdog).
+    """
+
+    def __init__(
+        self,
+        collector: RequestCollector,
+        kind: RequestOutputKind,
+        namespace: str | None,
+        clock: Callable[[], float],
+        submitted: float,
+        progressed: Callable[[], None],
+    ) -> None:
+        self.collector = collector
+        self.progress = StreamAccumulator(kind)
+        self.namespace = namespace
+        self.cache_info: CacheInfo | None = None
+        self._clock = clock
+        self._submitted = submitted
+        self._progressed = progressed
+
+    def elapsed_ms(self) -> float:
+        return (self._clock() - self._submitted) * 1000.0
+
+    def forward(self, output: RequestOutput) -> None:
+        """Fold one engine (or cached) output in and hand it over."""
+        self.cache_info = getattr(output, "cache_info", None)
+        delta = self.progress.update(output)
+        reason = output.outputs[0].finish_reason if output.outputs else None
+        self.emit(output.finished, reason, delta, None)
+
+    def emit(
+        self,
+        finished: bool,
+        finish_reason: str | None,
+        delta: str,
+        error: str | None,
+        error_kind: ErrorKind | None = None,
+    ) -> None:
+        """Hand over the stream's state, with the text ``delta`` it just added."""
+        self._progressed()
+        progress, latency_ms = self.progress, self.elapsed_ms()
+        metadata = _metadata(self.cache_info, latency_ms, progress.num_tokens, self.namespace)
+        self.collector._put(
+            GenerationOutput(
+                request_id=self.collector.request_id,
+                text=progress.texts.get(0, ""),
+                delta_text=delta,
+                texts=tuple(progress.texts[i] for i in sorted(progress.texts)),
+                finished=finished,
+                finish_reason=finish_reason,
+                error=error,
+                error_kind=error_kind,
+                token_ids=tuple(progress.tokens.get(0, ())),
+                metadata=metadata,
+            )
+        )
 
 
 def _metadata(
