@@ -172,6 +172,25 @@ def test_synonym_pairs_use_only_words_the_corpus_uses() -> None:
                 if p.origin == "generated:synonym"]  # fmt: skip
 
 
+def test_substitute_share_sets_how_many_pairs_give_a_substituted_negative() -> None:
+    kinds = {"wash": "verb", "eat": "verb", "cook": "verb", "apples": "noun", "pears": "noun"}
+    texts = [f"how do I {v} {n} {i}" for i in range(200) for v, n in [("wash", "apples")]]
+    tagged = {t: _tagged(t, kinds) for t in [*texts, "how do I eat pears", "cook pears"]}
+    pairs = [Pair(t, t, True, "en", "t") for t in texts]
+    pairs += [Pair("cook pears", "how do I eat pears", False, "en", "t")]
+
+    def substituted(share: float) -> int:
+        made = generate_pairs(pairs, tagged, random.Random(0), substitute_share=share)
+        return sum(p.origin == "generated:substituted" for p in made)
+
+    every = substituted(1.0)
+    assert every >= len(pairs) - 1
+    assert substituted(0.0) == 0
+    assert 0.2 * every < substituted(0.34) < 0.5 * every
+    with pytest.raises(ValueError, match="substitute_share"):
+        substituted(1.5)
+
+
 # ------------------------------------------------------------------ training
 
 

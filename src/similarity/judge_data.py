@@ -267,6 +267,7 @@ def generate_pairs(
     tagged: dict[str, list[Token]],
     rng: random.Random,
     synonyms: Synonyms | None = None,
+    substitute_share: float = 1.0,
 ) -> list[Pair]:
     """Pairs whose label follows from how they were made, from the texts of ``pairs``.
 
@@ -278,7 +279,11 @@ def generate_pairs(
     synonym b': (a, b') keeps the pair's label and (b, b') is the same question;
     only synonyms that occur in the texts themselves are used, so a rare or
     dated entry of a thesaurus never stands in for a word in common use.
+    ``substitute_share`` is the share of source pairs that give a substituted
+    pair (drawn at random; all of them at 1).
     """
+    if not 0.0 <= substitute_share <= 1.0:
+        raise ValueError(f"substitute_share must be within [0, 1], got {substitute_share}")
     vocabulary: dict[tuple[str, str], list[str]] = {}
     for pair in pairs:
         for text in (pair.a, pair.b):
@@ -307,9 +312,14 @@ def generate_pairs(
         made.append(Pair(restyle(pair.a, pair.lang, rng), pair.b, pair.same, pair.lang,
                          "generated:restyled"))  # fmt: skip
         swap = swap_two(tokens, rng)
+        substitute = substitute_share >= 1.0 or rng.random() < substitute_share
         derived = (
             ("swapped", swap[0] if swap else None, pair.same and swap is not None and swap[1]),
-            ("substituted", substitute_one(tokens, by_lang.get(pair.lang, {}), rng), False),
+            (
+                "substituted",
+                substitute_one(tokens, by_lang.get(pair.lang, {}), rng) if substitute else None,
+                False,
+            ),
             ("negated", negate(tokens, pair.lang), False),
         )
         for name, changed, same in derived:

@@ -123,6 +123,8 @@ class TrainSettings:
     #: Also generate same-meaning pairs by synonym substitution (English, WordNet).
     #: Off: a judge trained with them did worse on Chinese questions (docs/judge.md).
     synonym_pairs: bool = False
+    #: Share of training pairs that also give a one-word-substituted negative.
+    substitute_share: float = 1.0
 
 
 @dataclass
@@ -302,7 +304,7 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
         texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
         tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
     synonyms = thesaurus_synonyms(Thesaurus.load()) if settings.synonym_pairs else None
-    generated = generate_pairs(source_train, tagged, rng, synonyms)
+    generated = generate_pairs(source_train, tagged, rng, synonyms, settings.substitute_share)
     positives = [p for p in source_train if p.same]
     train = source_train + positives * (settings.positive_repeats - 1) + generated
     return Splits(train + research_train, calibrate)
@@ -536,6 +538,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also generate same-meaning pairs by English synonym substitution",
     )
     parser.add_argument(
+        "--substitute-share",
+        type=float,
+        default=TrainSettings.substitute_share,
+        help="share of training pairs that also give a one-word-substituted negative",
+    )
+    parser.add_argument(
         "--align-pawsx",
         action="store_true",
         help=f"do not train: match the Chinese PAWS-X pairs to the English ones "
@@ -572,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first_layer=args.first_layer,
         research=args.research,
         synonym_pairs=args.synonym_pairs,
+        substitute_share=args.substitute_share,
     )
     summary = train_judge(args.out, settings, data_dir=args.data, own_dev=args.own_dev)
     print(json.dumps(summary, indent=2))
