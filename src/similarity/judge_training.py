@@ -54,6 +54,7 @@ from src.similarity.judge_data import (
     generate_pairs,
     match_translations,
     read_pairs,
+    reorder_noun_phrases,
     split_of,
     tag_texts,
 )
@@ -125,6 +126,9 @@ class TrainSettings:
     synonym_pairs: bool = False
     #: Share of training pairs that also give a one-word-substituted negative.
     substitute_share: float = 1.0
+    #: Also generate pairs whose label follows from grammar (reordered coordinated
+    #: phrases; question words replaced).
+    grammar_pairs: bool = False
 
 
 @dataclass
@@ -304,7 +308,19 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
         texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
         tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
     synonyms = thesaurus_synonyms(Thesaurus.load()) if settings.synonym_pairs else None
-    generated = generate_pairs(source_train, tagged, rng, synonyms, settings.substitute_share)
+    grammar = None
+    if settings.grammar_pairs:
+        english_texts = sorted({t for p in source_train if p.lang == "en" for t in (p.a, p.b)})
+        reorder_rng = random.Random(settings.seed + 1)
+        grammar = {
+            text: reorder_noun_phrases(doc, reorder_rng)
+            for text, doc in zip(
+                english_texts, english.pipe(english_texts, batch_size=256), strict=True
+            )
+        }
+    generated = generate_pairs(
+        source_train, tagged, rng, synonyms, settings.substitute_share, grammar
+    )
     positives = [p for p in source_train if p.same]
     train = source_train + positives * (settings.positive_repeats - 1) + generated
     return Splits(train + research_train, calibrate)
@@ -544,6 +560,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="share of training pairs that also give a one-word-substituted negative",
     )
     parser.add_argument(
+        "--grammar-pairs",
+        action="store_true",
+        help="also generate pairs whose label follows from grammar: coordinated "
+        "phrases reordered, question words replaced",
+    )
+    parser.add_argument(
         "--align-pawsx",
         action="store_true",
         help=f"do not train: match the Chinese PAWS-X pairs to the English ones "
@@ -581,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         research=args.research,
         synonym_pairs=args.synonym_pairs,
         substitute_share=args.substitute_share,
+        grammar_pairs=args.grammar_pairs,
     )
     summary = train_judge(args.out, settings, data_dir=args.data, own_dev=args.own_dev)
     print(json.dumps(summary, indent=2))
