@@ -38,6 +38,7 @@ __all__ = [
     "reorder_noun_phrases",
     "split_of",
     "substitute_synonym",
+    "tag_english",
     "tag_texts",
 ]
 
@@ -124,11 +125,7 @@ def tag_texts(texts: Sequence[str], lang: str, english: Any | None = None) -> li
     if lang == "en":
         if english is None:
             raise ValueError("tagging English needs a spaCy pipeline")
-        kinds = {"NOUN": "noun", "PROPN": "name", "VERB": "verb", "ADJ": "adj", "NUM": "num"}
-        return [
-            [Token(t.text, t.whitespace_, kinds.get(t.pos_, "")) for t in doc]
-            for doc in english.pipe(texts, batch_size=256)
-        ]
+        return tag_english(english.pipe(texts, batch_size=256))
     import jieba.posseg
 
     def zh_kind(flag: str) -> str:
@@ -140,6 +137,12 @@ def tag_texts(texts: Sequence[str], lang: str, english: Any | None = None) -> li
         return ""
 
     return [[Token(w.word, "", zh_kind(w.flag)) for w in jieba.posseg.cut(t)] for t in texts]
+
+
+def tag_english(docs: Iterable[Any]) -> list[list[Token]]:
+    """Tokens with coarse word classes of English texts parsed by spaCy."""
+    kinds = {"NOUN": "noun", "PROPN": "name", "VERB": "verb", "ADJ": "adj", "NUM": "num"}
+    return [[Token(t.text, t.whitespace_, kinds.get(t.pos_, "")) for t in doc] for doc in docs]
 
 
 def _join(tokens: Iterable[Token]) -> str:
@@ -294,7 +297,7 @@ def ask_otherwise(text: str, lang: str, rng: random.Random, same: bool) -> str |
     if lang == "en" and not text.rstrip().endswith("?"):
         return None  # elsewhere "where", "when" and "who" mostly relate clauses
     groups = _QUESTION_WORDS[lang]
-    words = sorted((w for group in groups for w in group), key=len, reverse=True)
+    words = [w for group in groups for w in group]
     if lang == "en":
         found = [m for w in words for m in re.finditer(rf"\b{w}\b", text, re.IGNORECASE)]
     else:

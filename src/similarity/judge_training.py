@@ -56,6 +56,7 @@ from src.similarity.judge_data import (
     read_pairs,
     reorder_noun_phrases,
     split_of,
+    tag_english,
     tag_texts,
 )
 from src.similarity.models import MULTILINGUAL_E5, resolve_model
@@ -303,20 +304,21 @@ def build_splits(data_dir: Path, own_dev: Path, settings: TrainSettings, english
     """
     source_train, research_train, calibrate = _real_pairs(data_dir, own_dev, settings)
     rng = random.Random(settings.seed)
-    tagged: dict[str, Any] = {}
-    for lang in ("en", "zh"):
-        texts = sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
-        tagged.update(zip(texts, tag_texts(texts, lang, english), strict=True))
+    english_texts, chinese_texts = (
+        sorted({t for p in source_train if p.lang == lang for t in (p.a, p.b)})
+        for lang in ("en", "zh")
+    )
+    # Parsed once: the tags and the reorderings come from the same parse.
+    docs = list(english.pipe(english_texts, batch_size=256))
+    tagged = dict(zip(english_texts, tag_english(docs), strict=True))
+    tagged.update(zip(chinese_texts, tag_texts(chinese_texts, "zh"), strict=True))
     synonyms = thesaurus_synonyms(Thesaurus.load()) if settings.synonym_pairs else None
     grammar = None
     if settings.grammar_pairs:
-        english_texts = sorted({t for p in source_train if p.lang == "en" for t in (p.a, p.b)})
         reorder_rng = random.Random(settings.seed + 1)
         grammar = {
             text: reorder_noun_phrases(doc, reorder_rng)
-            for text, doc in zip(
-                english_texts, english.pipe(english_texts, batch_size=256), strict=True
-            )
+            for text, doc in zip(english_texts, docs, strict=True)
         }
     generated = generate_pairs(
         source_train, tagged, rng, synonyms, settings.substitute_share, grammar
